@@ -1,0 +1,1 @@
+"""Templates, campaigns, broadcasts and journeys arrive with the campaigns issue."""

@@ -1,0 +1,116 @@
+"""The nine-step member workflow (会员运营9步法) that /hq/ is organised around.
+
+Apps contribute each step's live figures from their own `board.py` with
+`@step_figure(n)`; the board and the navigation read the steps from here, so the
+order and wording live in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+
+@dataclass
+class Figure:
+    label: str | Promise
+    value: Any
+    url: str | None = None
+
+
+@dataclass
+class Step:
+    number: int
+    key: str
+    title: str | Promise
+    chinese: str
+    summary: str | Promise
+    figures: list[Callable[[Any], Figure]] = field(default_factory=list)
+    url_name: str | None = None
+
+
+STEPS: list[Step] = [
+    Step(
+        1,
+        "pool",
+        _("Build the pool"),
+        "建池子",
+        _("Every contact is a member or prospect; one person is one member."),
+    ),
+    Step(
+        2,
+        "traffic",
+        _("Gather traffic"),
+        "聚流量",
+        _("Import members and orders from every channel and dedupe them into the pool."),
+    ),
+    Step(
+        3,
+        "observe",
+        _("Observe"),
+        "观用户",
+        _("Tags, behaviour trail and the 360° member profile."),
+    ),
+    Step(
+        4,
+        "loyalty",
+        _("Loyalty"),
+        "保忠诚",
+        _("Tiers, activity points and growth value, benefits, coupons and the points mall."),
+    ),
+    Step(
+        5,
+        "touchpoints",
+        _("Open touchpoints"),
+        "通触点",
+        _("Channels, QR codes, stores and ads: their inflow, its quality, and alerts."),
+    ),
+    Step(
+        6,
+        "segments",
+        _("Segment"),
+        "分群组",
+        _("Rule segments on attributes, tags, behaviour and RFM, with live counts."),
+    ),
+    Step(
+        7,
+        "campaigns",
+        _("Create campaigns"),
+        "创活动",
+        _("Campaigns from templates, aimed at segments."),
+    ),
+    Step(
+        8,
+        "automation",
+        _("Execute automatically"),
+        "自执行",
+        _("Broadcasts, multi-wave journeys and event triggers, sent by the workers."),
+    ),
+    Step(
+        9,
+        "monitor",
+        _("Monitor"),
+        "全监控",
+        _("The funnel from audience to purchase by channel, store, guide and time."),
+    ),
+]
+
+
+def step_figure(number: int) -> Callable[[Callable[[Any], Figure]], Callable[[Any], Figure]]:
+    """Register a function `(user) -> Figure` as a live figure of step `number`."""
+
+    def register(func: Callable[[Any], Figure]) -> Callable[[Any], Figure]:
+        step = STEPS[number - 1]
+        if func.__qualname__ not in {f.__qualname__ for f in step.figures}:
+            step.figures.append(func)
+        return func
+
+    return register
+
+
+def board_for(user: Any) -> list[dict[str, Any]]:
+    return [{"step": step, "figures": [figure(user) for figure in step.figures]} for step in STEPS]

@@ -1,0 +1,54 @@
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class TimeStampedModel(models.Model):
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class WorkerHeartbeat(models.Model):
+    """Last time each Celery worker ran the periodic heartbeat task (shown on /healthz)."""
+
+    hostname = models.CharField(_("worker"), max_length=200, unique=True)
+    seen_at = models.DateTimeField(_("last seen"))
+
+    class Meta:
+        verbose_name = _("worker heartbeat")
+        verbose_name_plural = _("worker heartbeats")
+
+    def __str__(self) -> str:
+        return self.hostname
+
+
+class WorkerPing(models.Model):
+    """A round trip web → broker → worker → database, started from the system status page."""
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        verbose_name=_("requested by"),
+    )
+    requested_at = models.DateTimeField(_("requested at"), auto_now_add=True)
+    done_at = models.DateTimeField(_("done at"), null=True, blank=True)
+    worker_hostname = models.CharField(_("worker"), max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at"]
+        verbose_name = _("worker ping")
+        verbose_name_plural = _("worker pings")
+
+    def __str__(self) -> str:
+        return f"ping #{self.pk}"
+
+    @property
+    def round_trip_seconds(self) -> float | None:
+        if self.done_at is None:
+            return None
+        return (self.done_at - self.requested_at).total_seconds()

@@ -1,0 +1,31 @@
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from scrm.core import selectors, services
+from scrm.core.access import hq_required
+from scrm.core.board import board_for
+from scrm.core.health import check_all
+
+
+@hq_required
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "hq/home.html", {"board": board_for(request.user)})
+
+
+@hq_required
+def system_status(request: HttpRequest) -> HttpResponse:
+    healthy, report = check_all()
+    context = {"healthy": healthy, "report": report, "pings": selectors.worker_ping_list()}
+    template = "hq/_pings.html" if request.htmx else "hq/system.html"  # type: ignore[attr-defined]
+    return render(request, template, context)
+
+
+@hq_required
+@require_POST
+def worker_ping(request: HttpRequest) -> HttpResponse:
+    ping = services.worker_ping_request(actor=request.user)
+    messages.info(request, _("Ping #%(id)s sent to the workers.") % {"id": ping.pk})
+    return redirect("hq:system")

@@ -1,0 +1,86 @@
+"""`manage.py seed_demo`: the demo organisation and members, idempotent, loaded with COPY."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db.models import Exists, OuterRef
+from django.test import Client
+
+from members.models import Member
+from scrm.core.demo import DEMO_LOGINS, DEMO_PASSWORD
+from scrm.org.models import Region, Staff, Store
+from scrm.org.scoping import Role
+
+pytestmark = pytest.mark.django_db
+
+
+def _counts() -> tuple[int, int, int, int, int]:
+    return (
+        Region.objects.count(),
+        Store.objects.count(),
+        Staff.objects.filter(role=Role.GUIDE).count(),
+        Staff.objects.count(),
+        Member.objects.count(),
+    )
+
+
+def test_seed_demo_builds_the_documented_organisation() -> None:
+    out = StringIO()
+    call_command("seed_demo", members=500, stdout=out)
+    assert _counts() == (3, 12, 40, 44, 500)
+    assert "Demo data ready." in out.getvalue()
+    # Every store has guides, every guide one store, and members belong to real stores.
+    assert all(s.staff.filter(role=Role.GUIDE).exists() for s in Store.objects.all())
+    assert not Member.objects.filter(home_store__isnull=True).exists()
+    assert Member.objects.values("phone").distinct().count() == 500
+    assert all(
+        p.startswith("+861") and len(p) == 14
+        for p in Member.objects.values_list("phone", flat=True)
+    )
+    # A member's guide works in the member's home store.
+    guided = Member.objects.exclude(guide__isnull=True)
+    in_home_store = guided.filter(
+        Exists(
+            Staff.stores.through.objects.filter(
+                staff_id=OuterRef("guide_id"), store_id=OuterRef("home_store_id")
+            )
+        )
+    )
+    assert in_home_store.count() == guided.count() > 0
+
+
+def test_seed_demo_is_idempotent_and_tops_up() -> None:
+    call_command("seed_demo", members=300, stdout=StringIO())
+    first = _counts()
+    first_rows = set(Member.objects.values_list("name", "phone", "birthday"))
+    call_command("seed_demo", members=300, stdout=StringIO())
+    assert _counts() == first
+    call_command("seed_demo", members=400, stdout=StringIO())
+    assert _counts()[-1] == 400
+    assert Member.objects.values("phone").distinct().count() == 400
+    # Topping up keeps the first 300 exactly as they were and adds 100 new people.
+    assert first_rows <= set(Member.objects.values_list("name", "phone", "birthday"))
+
+
+def test_if_empty_leaves_an_existing_database_alone() -> None:
+    call_command("seed_demo", members=10, stdout=StringIO())
+    out = StringIO()
+    call_command("seed_demo", members=1000, if_empty=True, stdout=out)
+    assert Member.objects.count() == 10
+    assert "already has data" in out.getvalue()
+
+
+def test_bad_member_count_is_refused_and_changes_nothing() -> None:
+    with pytest.raises(CommandError, match="--members"):
+        call_command("seed_demo", members=-5, stdout=StringIO())
+    assert _counts() == (0, 0, 0, 0, 0)
+
+
+@pytest.mark.parametrize(("username", "landing"), [(u, landing) for u, _r, landing in DEMO_LOGINS])
+def test_demo_logins_work(client: Client, username: str, landing: str) -> None:
+    call_command("seed_demo", members=50, stdout=StringIO())
+    response = client.post("/login/", {"username": username, "password": DEMO_PASSWORD})
+    assert response.status_code == 302
+    assert response["Location"] == landing
+    assert client.get(landing).status_code == 200

@@ -1,0 +1,1 @@
+"""Channels, touchpoints, events and import jobs arrive with the touchpoints issue."""
