@@ -36,14 +36,18 @@ run: install
 	$(PY) manage.py seed_demo --if-empty && \
 	$(PY) manage.py serve
 
-lint: install
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy .
+# mypy's Django plugin loads the settings, which start the embedded database: lint runs
+# inside WITH_DATABASE so the database is stopped again afterwards.
+LINT = $(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy .
 
-test: install lint
+lint: install
+	@$(WITH_DATABASE) \
+	$(LINT)
+
+test: install
 	@bash .ci/install-system-deps
 	@$(WITH_DATABASE) \
+	$(LINT) && \
 	$(VENV)/bin/pytest
 
 bench: install
