@@ -30,6 +30,8 @@ def test_healthz_needs_no_login_and_refuses_writes(client: Client) -> None:
 
 def test_healthz_is_503_when_the_broker_is_down(client: Client, monkeypatch) -> None:
     # Nothing listens on port 1: the broker is unreachable.
+    # Celery reads CELERY_BROKER_URL from the environment before its own settings.
+    monkeypatch.setenv("CELERY_BROKER_URL", "redis://127.0.0.1:1/0")
     monkeypatch.setattr(celery_app.conf, "broker_url", "redis://127.0.0.1:1/0")
     response = client.get("/healthz")
     assert response.status_code == 503
@@ -44,6 +46,7 @@ def test_healthz_is_503_when_the_filesystem_broker_folder_is_gone(
     monkeypatch,
     tmp_path,
 ) -> None:
+    monkeypatch.setenv("CELERY_BROKER_URL", "filesystem://")
     monkeypatch.setattr(celery_app.conf, "broker_url", "filesystem://")
     monkeypatch.setitem(
         celery_app.conf, "broker_transport_options", {"data_folder_in": str(tmp_path / "missing")}
