@@ -10,45 +10,50 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils.translation import gettext as _
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+View = Callable[..., HttpResponse]
 
 
-def _forbidden(request: HttpRequest, message: str, home_url: str) -> HttpResponse:
-    return render(request, "403.html", {"message": message, "home_url": home_url}, status=403)
+def _workspace_required(
+    *, allowed: str, login_url: str, refusal: Promise
+) -> Callable[[View], View]:
+    """A decorator: anonymous visitors go to `login_url`; signed-in people whose role lacks
+    `allowed` get a 403 page that says why and links to the workspace they do have."""
+
+    def decorator(view: View) -> View:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            user: Any = request.user
+            if not user.is_authenticated:
+                return redirect_to_login(request.get_full_path(), reverse(login_url))
+            if not getattr(user, allowed):
+                home = (
+                    reverse(user.landing_url_name)
+                    if (user.can_use_hq or user.can_use_mobile)
+                    else reverse("login")
+                )
+                return render(
+                    request, "403.html", {"message": refusal, "home_url": home}, status=403
+                )
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
 
 
-def hq_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        user = request.user
-        if not user.is_authenticated:
-            return redirect_to_login(request.get_full_path(), reverse("hq_login"))
-        if not user.can_use_hq:
-            return _forbidden(
-                request,
-                _(
-                    "This page is for head-office staff and store managers. "
-                    "Guides work in the mobile workspace."
-                ),
-                reverse("mobile:home") if user.can_use_mobile else reverse("login"),
-            )
-        return view(request, *args, **kwargs)
-
-    return wrapped
-
-
-def mobile_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        user = request.user
-        if not user.is_authenticated:
-            return redirect_to_login(request.get_full_path(), reverse("mobile_login"))
-        if not user.can_use_mobile:
-            return _forbidden(
-                request,
-                _("The mobile workspace is for store guides and store managers."),
-                reverse("hq:home") if user.can_use_hq else reverse("login"),
-            )
-        return view(request, *args, **kwargs)
-
-    return wrapped
+hq_required = _workspace_required(
+    allowed="can_use_hq",
+    login_url="hq_login",
+    refusal=_(
+        "This page is for head-office staff and store managers. "
+        "Guides work in the mobile workspace."
+    ),
+)
+mobile_required = _workspace_required(
+    allowed="can_use_mobile",
+    login_url="mobile_login",
+    refusal=_("The mobile workspace is for store guides and store managers."),
+)
