@@ -1,7 +1,29 @@
-from django.contrib import admin
+from typing import Any
 
-from members.models import Member
+from django.contrib import admin
+from django.http import HttpRequest
+
+from members.models import (
+    Identity,
+    LifecycleChange,
+    LifecycleSettings,
+    Member,
+    MemberMerge,
+    MemberSession,
+    MergeSuggestion,
+    Order,
+    OrderLine,
+    SandboxWechatCode,
+)
+from scrm.core.admin import ReadOnly as ReadOnlyAdmin
 from scrm.org.admin import ScopedAdmin
+
+
+class IdentityInline(admin.TabularInline):
+    model = Identity
+    extra = 0
+    fields = ["kind", "app", "value", "source", "created_at"]
+    readonly_fields = ["created_at"]
 
 
 @admin.register(Member)
@@ -14,10 +36,109 @@ class MemberAdmin(ScopedAdmin):
         "home_store",
         "guide",
         "lifecycle_stage",
+        "order_count",
         "created_at",
     ]
-    list_filter = ["lifecycle_stage", "gender", "home_store__region"]
-    search_fields = ["name", "phone"]
+    list_filter = ["lifecycle_stage", "gender", "source_channel", "home_store__region"]
+    search_fields = ["name", "=phone", "=identities__value"]
     list_select_related = ["home_store", "guide"]
-    raw_id_fields = ["guide"]
+    raw_id_fields = ["guide", "merged_into"]
+    readonly_fields = [
+        "order_count",
+        "total_spent",
+        "first_order_at",
+        "last_order_at",
+        "lifecycle_stage",
+        "stage_changed_at",
+        "merged_into",
+        "created_at",
+        "updated_at",
+    ]
+    inlines = [IdentityInline]
     show_full_result_count = False
+
+
+@admin.register(Identity)
+class IdentityAdmin(ScopedAdmin):
+    list_display = ["kind", "app", "value", "member", "source", "created_at"]
+    list_filter = ["kind", "source"]
+    search_fields = ["=value"]
+    raw_id_fields = ["member"]
+    list_select_related = ["member"]
+
+
+class OrderLineInline(admin.TabularInline):
+    model = OrderLine
+    extra = 0
+
+
+@admin.register(Order)
+class OrderAdmin(ScopedAdmin):
+    list_display = [
+        "external_id",
+        "channel",
+        "member",
+        "store",
+        "guide",
+        "paid_at",
+        "amount",
+        "refunded_amount",
+        "status",
+    ]
+    list_filter = ["channel", "status", "store__region"]
+    search_fields = ["=external_id"]
+    raw_id_fields = ["member", "guide"]
+    list_select_related = ["member", "store", "guide"]
+    date_hierarchy = "paid_at"
+    inlines = [OrderLineInline]
+    # Amounts and refunds change through the order services, which keep member stats right.
+    readonly_fields = [
+        "amount",
+        "refunded_amount",
+        "status",
+        "member",
+        "channel",
+        "external_id",
+        "paid_at",
+    ]
+
+
+@admin.register(MergeSuggestion)
+class MergeSuggestionAdmin(ReadOnlyAdmin):
+    list_display = ["pk", "member_a", "member_b", "reason", "status", "created_at", "decided_by"]
+    list_filter = ["status"]
+
+
+@admin.register(MemberMerge)
+class MemberMergeAdmin(ReadOnlyAdmin):
+    list_display = ["pk", "kept", "dropped", "merged_by", "merged_at", "undone_at"]
+
+
+@admin.register(LifecycleChange)
+class LifecycleChangeAdmin(ReadOnlyAdmin):
+    list_display = ["member", "from_stage", "to_stage", "reason", "changed_at"]
+    list_filter = ["to_stage", "reason"]
+    raw_id_fields = ["member"]
+
+
+@admin.register(LifecycleSettings)
+class LifecycleSettingsAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "loyal_orders", "sleeping_days", "churned_days"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not LifecycleSettings.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(MemberSession)
+class MemberSessionAdmin(ReadOnlyAdmin):
+    list_display = ["pk", "member", "app", "created_at", "expires_at", "revoked_at"]
+    exclude = ["refresh_token_hash"]
+
+
+@admin.register(SandboxWechatCode)
+class SandboxWechatCodeAdmin(admin.ModelAdmin):
+    list_display = ["code", "kind", "openid", "unionid", "phone", "used_at"]
+    list_filter = ["kind"]

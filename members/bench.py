@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from members.demo import member_rows
 from members.models import Member
-from members.services import MEMBER_COPY_COLUMNS, member_bulk_load
+from members.services.bulk import MEMBER_COPY_COLUMNS, member_bulk_load
 from scrm.core.bench import BenchResult, register, stopwatch
 from scrm.org.models import Store
 

@@ -1,7 +1,31 @@
 from django.urls import path
 
-from members.views import mobile
+from members.api import views as api
+from members.views import hq, mobile
+
+hq_urlpatterns = [
+    path("members/", hq.member_list, name="members"),
+    path("members/export/", hq.member_export, name="member-export"),
+    path("members/duplicates/", hq.duplicates, name="member-duplicates"),
+    path("members/duplicates/<int:suggestion_id>/merge/", hq.merge_confirm, name="member-merge"),
+    path(
+        "members/duplicates/<int:suggestion_id>/dismiss/",
+        hq.suggestion_dismiss,
+        name="member-dismiss",
+    ),
+    path("members/merges/", hq.merge_history, name="member-merges"),
+    path("members/merges/<int:merge_id>/undo/", hq.merge_undo, name="member-merge-undo"),
+    path("members/<int:member_id>/", hq.member_profile, name="member-profile"),
+]
 
 mobile_urlpatterns = [
     path("", mobile.home, name="home"),
+]
+
+api_urlpatterns = [
+    path("auth/wechat-login", api.WechatLoginApi.as_view(), name="auth-wechat-login"),
+    path("auth/refresh", api.RefreshApi.as_view(), name="auth-refresh"),
+    path("auth/logout", api.LogoutApi.as_view(), name="auth-logout"),
+    path("me/", api.MeApi.as_view(), name="me"),
+    path("me/phone", api.PhoneBindApi.as_view(), name="me-phone"),
 ]

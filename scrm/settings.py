@@ -14,6 +14,8 @@
 | SECURE_HSTS_SECONDS | 0 | Strict-Transport-Security max-age once HTTPS is permanent |
 | SECURE_HSTS_INCLUDE_SUBDOMAINS, SECURE_HSTS_PRELOAD | off | the matching HSTS flags |
 | LOG_LEVEL | INFO | root log level |
+| WECHAT_APP_ID, WECHAT_APP_SECRET | unset (sandbox) | mini-program credentials (code2session) |
+| WECHAT_API_BASE | https://api.weixin.qq.com | WeChat API host (a recorder in tests) |
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -179,6 +182,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "EXCEPTION_HANDLER": "scrm.core.api.exception_handler",
     "PAGE_SIZE": 50,
 }
 SPECTACULAR_SETTINGS = {
@@ -223,7 +227,17 @@ CELERY_BEAT_SCHEDULE = {
         "task": "scrm.core.tasks.record_worker_heartbeat",
         "schedule": timedelta(seconds=60),
     },
+    "lifecycle-refresh": {
+        "task": "members.tasks.refresh_lifecycle_stages",
+        "schedule": crontab(hour=3, minute=15),
+    },
 }
+
+# --- WeChat mini-program --------------------------------------------------------------------
+# Without an app id and secret the sandbox client serves logins (development, demos, tests).
+WECHAT_APP_ID = os.environ.get("WECHAT_APP_ID", "")
+WECHAT_APP_SECRET = os.environ.get("WECHAT_APP_SECRET", "")
+WECHAT_API_BASE = os.environ.get("WECHAT_API_BASE", "https://api.weixin.qq.com")
 
 # --- Logging --------------------------------------------------------------------------------
 LOGGING = {

@@ -13,9 +13,9 @@ from scrm.core.views.auth import LoginView, LogoutView
 from scrm.core.views.health import healthz
 from scrm.org import urls as org_urls
 
-hq_patterns = [*core_urls.hq_urlpatterns, *org_urls.hq_urlpatterns]
+hq_patterns = [*core_urls.hq_urlpatterns, *org_urls.hq_urlpatterns, *members_urls.hq_urlpatterns]
 mobile_patterns = [*members_urls.mobile_urlpatterns]
-api_patterns = [*org_urls.api_urlpatterns]
+api_patterns = [*org_urls.api_urlpatterns, *members_urls.api_urlpatterns]
 
 
 urlpatterns = [

@@ -9,7 +9,8 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         # Apps register benches in `<app>/bench.py`, demo data in `<app>/demo.py` and
-        # board figures in `<app>/board.py`.
+        # board figures in `<app>/board.py`, member profile sections in `<app>/profile.py`.
         autodiscover_modules("bench")
         autodiscover_modules("demo")
         autodiscover_modules("board")
+        autodiscover_modules("profile")

@@ -40,6 +40,7 @@ STEPS: list[Step] = [
         _("Build the pool"),
         "建池子",
         _("Every contact is a member or prospect; one person is one member."),
+        url_name="hq:members",
     ),
     Step(
         2,

@@ -52,3 +52,30 @@ class WorkerPing(models.Model):
         if self.done_at is None:
             return None
         return (self.done_at - self.requested_at).total_seconds()
+
+
+class AuditEvent(models.Model):
+    """Who did what to which record, with the details needed to review or reverse it."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        verbose_name=_("actor"),
+        related_name="+",
+    )
+    action = models.CharField(_("action"), max_length=50, db_index=True)
+    target_type = models.CharField(_("record type"), max_length=50)
+    target_id = models.CharField(_("record id"), max_length=50)
+    data = models.JSONField(_("details"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["target_type", "target_id"], name="audit_target_idx")]
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.target_type}#{self.target_id}"

@@ -1,8 +1,10 @@
-from django.db import transaction
+from typing import Any
+
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from scrm.core.models import WorkerHeartbeat, WorkerPing
+from scrm.core.models import AuditEvent, WorkerHeartbeat, WorkerPing
 
 
 @transaction.atomic
@@ -26,4 +28,17 @@ def worker_ping_answer(*, ping_id: int, hostname: str) -> bool:
 def worker_heartbeat_record(*, hostname: str) -> None:
     WorkerHeartbeat.objects.update_or_create(
         hostname=hostname[:200], defaults={"seen_at": timezone.now()}
+    )
+
+
+def audit_record(
+    *, actor: Any, action: str, target: models.Model, data: dict[str, Any] | None = None
+) -> AuditEvent:
+    """Append an audit event. Called inside the caller's transaction so both commit together."""
+    return AuditEvent.objects.create(
+        actor=actor if getattr(actor, "pk", None) else None,
+        action=action,
+        target_type=target._meta.label_lower,
+        target_id=str(target.pk),
+        data=data or {},
     )

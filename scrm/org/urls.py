@@ -10,5 +10,5 @@ hq_urlpatterns = [
 
 api_urlpatterns = [
     path("org/stores/", StoreListApi.as_view(), name="store-list"),
-    path("me/", MeApi.as_view(), name="me"),
+    path("staff/me/", MeApi.as_view(), name="staff-me"),
 ]

@@ -43,8 +43,8 @@ def test_unknown_language_is_ignored(client: Client, org: Org) -> None:
 
 def test_api_follows_accept_language(client: Client, org: Org) -> None:
     client.force_login(org.hq_admin)
-    en = client.get("/api/v1/me/", HTTP_ACCEPT_LANGUAGE="en").json()
-    zh = client.get("/api/v1/me/", HTTP_ACCEPT_LANGUAGE="zh-hans").json()
+    en = client.get("/api/v1/staff/me/", HTTP_ACCEPT_LANGUAGE="en").json()
+    zh = client.get("/api/v1/staff/me/", HTTP_ACCEPT_LANGUAGE="zh-hans").json()
     assert en["role_label"] == "HQ admin"
     assert zh["role_label"] == "总部管理员"
 

@@ -1,13 +1,17 @@
 """`manage.py seed_demo`: the demo organisation and members, idempotent, loaded with COPY."""
 
+from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, Min, OuterRef
 from django.test import Client
+from django.utils import timezone
 
-from members.models import Member
+from members.models import Identity, Member, MergeSuggestion, Order, OrderLine
+from members.services.lifecycle import lifecycle_refresh_all
+from members.services.orders import member_refresh_order_stats
 from scrm.core.demo import DEMO_LOGINS, DEMO_PASSWORD
 from scrm.org.models import Region, Staff, Store
 from scrm.org.scoping import Role
@@ -28,16 +32,32 @@ def _counts() -> tuple[int, int, int, int, int]:
 def test_seed_demo_builds_the_documented_organisation() -> None:
     out = StringIO()
     call_command("seed_demo", members=500, stdout=out)
-    assert _counts() == (3, 12, 40, 44, 500)
+    # 500 people, plus 3 planted duplicates (the same person registered twice) for review.
+    assert _counts() == (3, 12, 40, 44, 503)
+    assert MergeSuggestion.objects.filter(status="open").count() == 3
     assert "Demo data ready." in out.getvalue()
     # Every store has guides, every guide one store, and members belong to real stores.
     assert all(s.staff.filter(role=Role.GUIDE).exists() for s in Store.objects.all())
     assert not Member.objects.filter(home_store__isnull=True).exists()
-    assert Member.objects.values("phone").distinct().count() == 500
+    assert Member.objects.values("phone").distinct().count() == 503
     assert all(
         p.startswith("+861") and len(p) == 14
         for p in Member.objects.values_list("phone", flat=True)
     )
+    # Every member has a phone identity; many have WeChat ids; orders span two years.
+    assert not Member.objects.exclude(identities__kind="phone").exists()
+    assert Identity.objects.filter(kind="unionid").count() > 200
+    assert Order.objects.count() > 500
+    assert OrderLine.objects.count() >= Order.objects.count()
+    first_paid = Order.objects.aggregate(first=Min("paid_at"))["first"]
+    assert first_paid < timezone.now() - timedelta(days=365)
+    # Stored statistics and stages agree with the orders and the rules.
+    for member in Member.objects.filter(order_count__gt=0)[:50]:
+        before = (member.order_count, member.total_spent, member.last_order_at)
+        member_refresh_order_stats(member=member)
+        member.refresh_from_db()
+        assert (member.order_count, member.total_spent, member.last_order_at) == before
+    assert lifecycle_refresh_all() == 0
     # A member's guide works in the member's home store.
     guided = Member.objects.exclude(guide__isnull=True)
     in_home_store = guided.filter(
@@ -57,8 +77,9 @@ def test_seed_demo_is_idempotent_and_tops_up() -> None:
     call_command("seed_demo", members=300, stdout=StringIO())
     assert _counts() == first
     call_command("seed_demo", members=400, stdout=StringIO())
-    assert _counts()[-1] == 400
-    assert Member.objects.values("phone").distinct().count() == 400
+    # 303 after the first run; topping up to 400 adds 97 people and 3 planted duplicates.
+    assert _counts()[-1] == 403
+    assert Member.objects.values("phone").distinct().count() == 403
     # Topping up keeps the first 300 exactly as they were and adds 100 new people.
     assert first_rows <= set(Member.objects.values_list("name", "phone", "birthday"))
 
@@ -67,7 +88,7 @@ def test_if_empty_leaves_an_existing_database_alone() -> None:
     call_command("seed_demo", members=10, stdout=StringIO())
     out = StringIO()
     call_command("seed_demo", members=1000, if_empty=True, stdout=out)
-    assert Member.objects.count() == 10
+    assert Member.objects.count() == 13
     assert "already has data" in out.getvalue()
 
 

@@ -1,11 +1,25 @@
+from datetime import timedelta
+from decimal import Decimal
+
 import factory
+from django.utils import timezone
 from factory.django import DjangoModelFactory
 
-from members.models import Gender, LifecycleStage, Member
+from members.models import (
+    Channel,
+    Gender,
+    Identity,
+    IdentityKind,
+    LifecycleStage,
+    Member,
+    Order,
+    SandboxCodeKind,
+    SandboxWechatCode,
+)
 from tests.org.factories import StoreFactory
 
 
-class MemberFactory(DjangoModelFactory):
+class MemberFactory(DjangoModelFactory[Member]):
     class Meta:
         model = Member
 
@@ -15,3 +29,42 @@ class MemberFactory(DjangoModelFactory):
     city = factory.Faker("city_name", locale="zh_CN")
     home_store = factory.SubFactory(StoreFactory)
     lifecycle_stage = LifecycleStage.MEMBER
+
+
+class IdentityFactory(DjangoModelFactory[Identity]):
+    class Meta:
+        model = Identity
+
+    member = factory.SubFactory(MemberFactory)
+    kind = IdentityKind.TMALL
+    value = factory.Sequence(lambda n: f"tb{n:08d}")
+
+
+class OrderFactory(DjangoModelFactory[Order]):
+    class Meta:
+        model = Order
+
+    channel = Channel.POS
+    external_id = factory.Sequence(lambda n: f"POS{n:08d}")
+    member = factory.SubFactory(MemberFactory)
+    paid_at = factory.LazyFunction(lambda: timezone.now() - timedelta(days=3))
+    amount = Decimal("199.00")
+
+
+class SandboxLoginCodeFactory(DjangoModelFactory[SandboxWechatCode]):
+    class Meta:
+        model = SandboxWechatCode
+
+    code = factory.Sequence(lambda n: f"login-code-{n}")
+    kind = SandboxCodeKind.LOGIN
+    openid = factory.Sequence(lambda n: f"oOpen{n:06d}")
+    unionid = factory.Sequence(lambda n: f"oUnion{n:06d}")
+
+
+class SandboxPhoneCodeFactory(DjangoModelFactory[SandboxWechatCode]):
+    class Meta:
+        model = SandboxWechatCode
+
+    code = factory.Sequence(lambda n: f"phone-code-{n}")
+    kind = SandboxCodeKind.PHONE
+    phone = factory.Sequence(lambda n: f"139{n:08d}")

@@ -7,7 +7,7 @@ from scrm.org.scoping import Role
 PASSWORD = "correct-horse-battery"
 
 
-class RegionFactory(DjangoModelFactory):
+class RegionFactory(DjangoModelFactory[Region]):
     class Meta:
         model = Region
         django_get_or_create = ("code",)
@@ -16,7 +16,7 @@ class RegionFactory(DjangoModelFactory):
     name = factory.Faker("province", locale="zh_CN")
 
 
-class StoreFactory(DjangoModelFactory):
+class StoreFactory(DjangoModelFactory[Store]):
     class Meta:
         model = Store
 
@@ -26,7 +26,7 @@ class StoreFactory(DjangoModelFactory):
     city = factory.Faker("city_name", locale="zh_CN")
 
 
-class StaffFactory(DjangoModelFactory):
+class StaffFactory(DjangoModelFactory[Staff]):
     class Meta:
         model = Staff
         skip_postgeneration_save = True

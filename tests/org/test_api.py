@@ -9,17 +9,20 @@ from tests.conftest import Org
 
 
 def test_api_requires_authentication(client: Client, db: None) -> None:
-    for url in ("/api/v1/", "/api/v1/me/", "/api/v1/org/stores/"):
+    for url in ("/api/v1/", "/api/v1/staff/me/", "/api/v1/org/stores/"):
         response = client.get(url)
         assert response.status_code == 403, url
-        assert "detail" in response.json()
+        assert response.json()["code"] == "not_authenticated"
+        assert response.json()["message"]
 
 
 def test_api_root_links_every_endpoint(client: Client, org: Org) -> None:
     client.force_login(org.hq_operator)
     links = client.get("/api/v1/").json()
     assert links["store-list"] == "http://testserver/api/v1/org/stores/"
+    assert links["staff-me"] == "http://testserver/api/v1/staff/me/"
     assert links["me"] == "http://testserver/api/v1/me/"
+    assert links["auth-wechat-login"] == "http://testserver/api/v1/auth/wechat-login"
     assert links["schema"] == "http://testserver/api/schema/"
 
 
@@ -43,12 +46,13 @@ def test_store_api_filters_and_rejects_bad_filters(client: Client, org: Org) -> 
     assert [s["code"] for s in data["results"]] == ["BJ001"]
     bad = client.get("/api/v1/org/stores/", {"region": "not-a-number"})
     assert bad.status_code == 400
-    assert "region" in bad.json()
+    assert bad.json()["code"] == "invalid"
+    assert "region" in bad.json()["fields"]
 
 
 def test_me_describes_the_signed_in_staff(client: Client, org: Org) -> None:
     client.force_login(org.guide_a1)
-    me = client.get("/api/v1/me/", HTTP_ACCEPT_LANGUAGE="zh-hans").json()
+    me = client.get("/api/v1/staff/me/", HTTP_ACCEPT_LANGUAGE="zh-hans").json()
     assert me["username"] == "guide_a1"
     assert me["role"] == "guide"
     assert me["role_label"] == "导购"
@@ -61,7 +65,15 @@ def test_schema_describes_the_api(client: Client) -> None:
     assert response.status_code == 200
     schema = response.json()
     assert schema["info"]["title"] == "SCRM API"
-    assert {"/api/v1/", "/api/v1/me/", "/api/v1/org/stores/"} <= set(schema["paths"])
+    assert {
+        "/api/v1/",
+        "/api/v1/staff/me/",
+        "/api/v1/org/stores/",
+        "/api/v1/me/",
+        "/api/v1/auth/wechat-login",
+        "/api/v1/auth/refresh",
+        "/api/v1/me/phone",
+    } <= set(schema["paths"])
 
 
 @pytest.mark.django_db

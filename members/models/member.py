@@ -1,0 +1,177 @@
+"""The member: one person, however many ways they reach the brand (DESIGN.md step 1)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from scrm.core.models import TimeStampedModel
+from scrm.org.models import Store
+from scrm.org.scoping import Scope, ScopedQuerySet
+
+
+class Gender(models.TextChoices):
+    UNKNOWN = "u", _("Unknown")
+    FEMALE = "f", _("Female")
+    MALE = "m", _("Male")
+
+
+class LifecycleStage(models.TextChoices):
+    """Where a person stands: reached → follows us → joined → buys → drifts away."""
+
+    PROSPECT = "prospect", _("Prospect")
+    PRIVATE = "private", _("Private-domain user")
+    MEMBER = "member", _("Member")
+    NEW = "new", _("New customer")
+    REPEAT = "repeat", _("Repeat customer")
+    LOYAL = "loyal", _("Loyal customer")
+    SLEEPING = "sleeping", _("Sleeping")
+    CHURNED = "churned", _("Churned")
+
+
+class Channel(models.TextChoices):
+    STORE = "store", _("Store")
+    POS = "pos", _("Store POS")
+    MINI_PROGRAM = "mini_program", _("Mini-program")
+    OFFICIAL_ACCOUNT = "official_account", _("Official account")
+    WECOM = "wecom", _("WeCom")
+    TMALL = "tmall", _("Tmall")
+    JD = "jd", _("JD")
+    MEITUAN = "meituan", _("Meituan")
+    DOUYIN = "douyin", _("Douyin")
+    IMPORT = "import", _("Import")
+    OTHER = "other", _("Other")
+
+
+class MemberQuerySet(ScopedQuerySet["Member"]):
+    pass
+
+
+class ActiveMemberManager(models.Manager["Member"]):
+    """Members still in the pool: one merged into another is kept (for undo) but hidden."""
+
+    def get_queryset(self) -> MemberQuerySet:
+        return MemberQuerySet(self.model, using=self._db).filter(merged_into__isnull=True)
+
+    def for_user(self, user: object) -> MemberQuerySet:
+        return self.get_queryset().for_user(user)
+
+
+class Member(TimeStampedModel):
+    name = models.CharField(_("name"), max_length=50, blank=True)
+    gender = models.CharField(
+        _("gender"),
+        max_length=1,
+        choices=Gender.choices,
+        default=Gender.UNKNOWN,
+        db_default=Gender.UNKNOWN,
+    )
+    birthday = models.DateField(_("birthday"), null=True, blank=True)
+    phone = models.CharField(
+        _("phone"),
+        max_length=20,
+        blank=True,
+        db_index=True,
+        help_text=_("E.164, e.g. +8613812341234"),
+    )
+    city = models.CharField(_("city"), max_length=50, blank=True)
+    home_store = models.ForeignKey(
+        Store,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="members",
+        verbose_name=_("home store"),
+    )
+    guide = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="customers",
+        verbose_name=_("guide"),
+    )
+    source_channel = models.CharField(
+        _("source channel"), max_length=30, choices=Channel.choices, blank=True
+    )
+    lifecycle_stage = models.CharField(
+        _("lifecycle stage"),
+        max_length=20,
+        choices=LifecycleStage.choices,
+        default=LifecycleStage.PROSPECT,
+        db_default=LifecycleStage.PROSPECT,
+    )
+    stage_changed_at = models.DateTimeField(_("stage since"), null=True, blank=True)
+    member_since = models.DateTimeField(
+        _("member since"),
+        null=True,
+        blank=True,
+        help_text=_("When the person joined as a member (bound a phone or registered)."),
+    )
+    # Order statistics, kept current by the order services (they feed lifecycle and RFM).
+    order_count = models.PositiveIntegerField(_("orders"), default=0, db_default=0)
+    total_spent = models.DecimalField(
+        _("total spent"),
+        max_digits=14,
+        decimal_places=2,
+        default=Decimal("0"),
+        db_default=Decimal("0"),
+    )
+    first_order_at = models.DateTimeField(_("first order"), null=True, blank=True)
+    last_order_at = models.DateTimeField(_("last order"), null=True, blank=True)
+    merged_into = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="merged_members",
+        verbose_name=_("merged into"),
+    )
+
+    scope: ClassVar[Scope] = Scope(
+        store="home_store", region=("home_store__region",), guide="guide"
+    )
+    objects = ActiveMemberManager()
+    all_objects = MemberQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("member")
+        verbose_name_plural = _("members")
+        base_manager_name = "all_objects"
+        indexes = [
+            models.Index(fields=["created_at"], name="member_created_idx"),
+            models.Index(fields=["lifecycle_stage"], name="member_stage_idx"),
+            models.Index(fields=["last_order_at"], name="member_last_order_idx"),
+        ]
+        permissions = [("view_full_phone", "Can see full phone numbers")]
+
+    def __str__(self) -> str:
+        return self.name or self.masked_phone or f"#{self.pk}"
+
+    @property
+    def masked_phone(self) -> str:
+        return mask_phone(self.phone)
+
+    def phone_for(self, user: object) -> str:
+        """The phone as `user` may see it: in full only with the view_full_phone permission."""
+        if can_see_full_phone(user):
+            return self.phone
+        return self.masked_phone
+
+
+def mask_phone(phone: str) -> str:
+    """+8613812341234 → 138****1234; other numbers keep their first 3 and last 4 digits."""
+    digits = phone.removeprefix("+86") if phone.startswith("+86") else phone
+    if len(digits) < 8:
+        return "*" * len(digits)
+    return f"{digits[:3]}****{digits[-4:]}"
+
+
+def can_see_full_phone(user: object) -> bool:
+    has_perm = getattr(user, "has_perm", None)
+    return bool(has_perm and user.is_active and has_perm("members.view_full_phone"))  # type: ignore[attr-defined]

@@ -1,0 +1,40 @@
+"""The member app's own profile sections."""
+
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+
+from members import selectors
+from members.models import Order
+from members.profile_sections import profile_section
+
+
+@profile_section(
+    key="identities", title=_("Identities"), order=10, template="members/hq/profile/identities.html"
+)
+def identities(member: Any, user: Any) -> dict[str, Any]:
+    return {"identities": list(selectors.member_identities(member))}
+
+
+@profile_section(
+    key="orders", title=_("Orders"), order=20, template="members/hq/profile/orders.html"
+)
+def orders(member: Any, user: Any) -> dict[str, Any]:
+    return {
+        "orders": selectors.member_orders(member),
+        "order_total": Order.objects.filter(member=member).count(),
+    }
+
+
+@profile_section(
+    key="lifecycle", title=_("Lifecycle"), order=30, template="members/hq/profile/lifecycle.html"
+)
+def lifecycle(member: Any, user: Any) -> dict[str, Any]:
+    return {"changes": selectors.member_lifecycle_history(member)}
+
+
+@profile_section(
+    key="merges", title=_("Merges"), order=90, template="members/hq/profile/merges.html"
+)
+def merges(member: Any, user: Any) -> dict[str, Any]:
+    return {"merges": selectors.member_merges(member)}

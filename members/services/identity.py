@@ -1,0 +1,265 @@
+"""One person, one member: find the member a set of identities names.
+
+Strong identities (unionid, phone) decide. When they name two different members nothing
+is merged silently: a merge suggestion goes to the review queue and the caller is told.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from members.models import (
+    PER_APP_KINDS,
+    STRONG_KINDS,
+    Identity,
+    IdentityKind,
+    Member,
+    MergeSuggestion,
+    SuggestionStatus,
+)
+from members.phones import InvalidPhone, normalize_phone
+from members.services.errors import MemberError
+from members.services.lifecycle import member_refresh_stage
+
+# Fields a channel may fill in on a member; existing values are never overwritten by an import.
+PROFILE_FIELDS = ("name", "gender", "birthday", "city", "home_store", "source_channel")
+
+
+@dataclass(frozen=True)
+class IdentityKey:
+    kind: str
+    value: str
+    app: str = ""
+
+    @property
+    def is_strong(self) -> bool:
+        return self.kind in STRONG_KINDS
+
+    def as_lookup(self) -> Q:
+        return Q(kind=self.kind, app=self.app, value=self.value)
+
+    def describe(self) -> dict[str, str]:
+        return {"kind": self.kind, "app": self.app, "value": self.value}
+
+
+def identity_key(kind: str, value: object, app: str = "") -> IdentityKey:
+    """Validate and normalise one identity (phones to E.164); raise MemberError if bad."""
+    if kind not in IdentityKind.values:
+        raise MemberError(
+            "unknown_identity_kind", _("Unknown identity kind “%(kind)s”.") % {"kind": kind}
+        )
+    text = str(value or "").strip()
+    if kind == IdentityKind.PHONE:
+        try:
+            text = normalize_phone(text)
+        except InvalidPhone as exc:
+            raise MemberError(exc.code or "phone_invalid", exc.messages[0]) from exc
+    if not text:
+        raise MemberError(
+            "identity_empty", _("The %(kind)s is empty.") % {"kind": IdentityKind(kind).label}
+        )
+    if len(text) > 128:
+        raise MemberError(
+            "identity_too_long",
+            _("The %(kind)s is longer than 128 characters.") % {"kind": IdentityKind(kind).label},
+        )
+    app = app.strip() if kind in PER_APP_KINDS else ""
+    if kind in PER_APP_KINDS and not app:
+        raise MemberError(
+            "identity_app_missing",
+            _("An openid needs the app (mini-program or account) it belongs to."),
+        )
+    return IdentityKey(kind=kind, value=text, app=app)
+
+
+@dataclass
+class Resolution:
+    member: Member | None
+    created: bool = False
+    linked: list[Identity] = field(default_factory=list)
+    suggestions: list[MergeSuggestion] = field(default_factory=list)
+
+    @property
+    def conflict(self) -> bool:
+        return self.member is None
+
+
+def merge_suggestion_raise(
+    *, first: Member, second: Member, reason: str, evidence: Sequence[dict[str, str]]
+) -> MergeSuggestion:
+    """Queue a pair for review (at most one open suggestion per pair)."""
+    a, b = sorted((first, second), key=lambda m: m.pk)
+    suggestion, created = MergeSuggestion.objects.get_or_create(
+        member_a=a,
+        member_b=b,
+        status=SuggestionStatus.OPEN,
+        defaults={"reason": reason[:200], "evidence": list(evidence)},
+    )
+    return suggestion
+
+
+def _holders(keys: Iterable[IdentityKey]) -> dict[IdentityKey, Identity]:
+    query = Q()
+    for key in keys:
+        query |= key.as_lookup()
+    found = Identity.objects.filter(query).select_related("member") if query else []
+    return {IdentityKey(i.kind, i.value, i.app): i for i in found}
+
+
+def _live(member: Member) -> Member:
+    """Follow merges: an identity still on a merged-away member points to where it went."""
+    while member.merged_into_id is not None:
+        member = Member.all_objects.get(pk=member.merged_into_id)
+    return member
+
+
+@transaction.atomic
+def member_resolve(
+    *,
+    identities: Sequence[IdentityKey],
+    source: str,
+    profile: dict[str, Any] | None = None,
+    create: bool = True,
+) -> Resolution:
+    """Find (or create) the member these identities name and link the ones not yet linked.
+
+    Returns Resolution(member=None, suggestions=[…]) on a conflict between strong
+    identities (or, with no strong one, between weak ones): then nothing but the
+    suggestion is written.
+    """
+    keys = list(dict.fromkeys(identities))
+    if not keys:
+        raise MemberError("identity_missing", _("At least one identity is needed."))
+    holders = {key: _live(identity.member) for key, identity in _holders(keys).items()}
+    strong = {m.pk: m for k, m in holders.items() if k.is_strong}
+    weak = {m.pk: m for k, m in holders.items() if not k.is_strong}
+    evidence = [k.describe() for k in keys]
+
+    if len(strong) > 1 or (not strong and len(weak) > 1):
+        pool = list((strong or weak).values())
+        reason = (
+            "strong identities name different members"
+            if strong
+            else "identities name different members"
+        )
+        suggestions = [
+            merge_suggestion_raise(first=pool[0], second=other, reason=reason, evidence=evidence)
+            for other in pool[1:]
+        ]
+        return Resolution(member=None, suggestions=suggestions)
+
+    flagged: list[MergeSuggestion] = []
+    if strong:
+        member = next(iter(strong.values()))
+        # Weak identities held by someone else stay where they are; a person reviews it.
+        for other in weak.values():
+            if other.pk != member.pk:
+                flagged.append(
+                    merge_suggestion_raise(
+                        first=member,
+                        second=other,
+                        reason="a channel id belongs to another member",
+                        evidence=evidence,
+                    )
+                )
+        created = False
+    elif weak:
+        member = next(iter(weak.values()))
+        created = False
+    elif create:
+        member = Member.objects.create(source_channel=source, **_clean_profile(profile))
+        created = True
+    else:
+        return Resolution(member=None)
+
+    linked = _link(member=member, keys=[k for k in keys if k not in holders], source=source)
+    if linked is None:
+        # A concurrent request linked one of these identities first: resolve again against
+        # what it committed; raising rolls back the member this call may have created.
+        raise _RaceLost
+    if not created and profile:
+        _fill_blanks(member, profile)
+    _sync_phone(member)
+    member_refresh_stage(member=member, reason=f"identity from {source}"[:100])
+    return Resolution(member=member, created=created, linked=linked, suggestions=flagged)
+
+
+class _RaceLost(Exception):
+    pass
+
+
+def _link(*, member: Member, keys: Sequence[IdentityKey], source: str) -> list[Identity] | None:
+    if not keys:
+        return []
+    rows = [
+        Identity(member=member, kind=k.kind, app=k.app, value=k.value, source=source) for k in keys
+    ]
+    Identity.objects.bulk_create(rows, ignore_conflicts=True)
+    mine = _holders(keys)
+    if any(mine[k].member_id != member.pk for k in keys if k in mine) or len(mine) < len(keys):
+        return None
+    return [mine[k] for k in keys]
+
+
+def member_resolve_with_retry(**kwargs: Any) -> Resolution:
+    """`member_resolve`, retried once when a concurrent request linked the same identity."""
+    for _attempt in range(3):
+        try:
+            return member_resolve(**kwargs)
+        except _RaceLost:
+            continue
+    raise MemberError(
+        "identity_busy", _("These identities are being updated; try again."), status=409
+    )
+
+
+def _clean_profile(profile: dict[str, Any] | None) -> dict[str, Any]:
+    if not profile:
+        return {}
+    return {k: v for k, v in profile.items() if k in PROFILE_FIELDS and v not in (None, "")}
+
+
+def _fill_blanks(member: Member, profile: dict[str, Any]) -> None:
+    changed = []
+    for name, value in _clean_profile(profile).items():
+        current = getattr(member, name)
+        if current in (None, "") or (name == "gender" and current == "u"):
+            setattr(member, name, value)
+            changed.append(name)
+    if changed:
+        member.save(update_fields=[*changed, "updated_at"])
+
+
+def _sync_phone(member: Member) -> None:
+    """Member.phone mirrors a phone identity (the first linked one)."""
+    if member.phone:
+        return
+    phone = (
+        Identity.objects.filter(member=member, kind=IdentityKind.PHONE)
+        .order_by("created_at", "pk")
+        .values_list("value", flat=True)
+        .first()
+    )
+    if phone:
+        member.phone = phone
+        member.save(update_fields=["phone", "updated_at"])
+
+
+def parse_birthday(value: object) -> date | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError as exc:
+        raise MemberError(
+            "birthday_invalid", _("Birthday must be a date like 1990-05-20.")
+        ) from exc

@@ -1,0 +1,210 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from members import selectors
+from members.forms import MemberFilterForm
+from members.models import MemberMerge, MergeSuggestion, can_see_full_phone
+from members.profile_sections import sections_for
+from members.resources import MemberExportResource
+from members.services import merge as merge_services
+from members.services.errors import MemberError
+from scrm.core.access import hq_required
+
+PAGE_SIZE = 25
+EXPORT_LIMIT = 50_000
+
+
+def _hq_only(view: Any) -> Any:
+    """Merging touches two people's records: head-office roles only."""
+
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_hq:  # type: ignore[union-attr]
+            return render(
+                request,
+                "403.html",
+                {
+                    "message": _("Only head-office staff can review and merge duplicate members."),
+                    "home_url": "/hq/members/",
+                },
+                status=403,
+            )
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+@hq_required
+def member_list(request: HttpRequest) -> HttpResponse:
+    form = MemberFilterForm(request.GET or None, user=request.user)
+    filters = form.filters() if request.GET else MemberFilterForm.empty_filters()
+    members = selectors.member_list(user=request.user, **filters)
+    page = Paginator(members, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "members/hq/member_list.html",
+        {
+            "form": form,
+            "page": page,
+            "filtered": any(filters.values()),
+            "full_phone": can_see_full_phone(request.user),
+        },
+    )
+
+
+@hq_required
+def member_export(request: HttpRequest) -> HttpResponse:
+    form = MemberFilterForm(request.GET or None, user=request.user)
+    filters = form.filters() if request.GET else MemberFilterForm.empty_filters()
+    file_format = request.GET.get("format", "csv")
+    if file_format not in {"csv", "xlsx"}:
+        messages.error(request, _("Choose CSV or XLSX for the export."))
+        return redirect("hq:members")
+    members = selectors.member_list(user=request.user, **filters)
+    total = members.count()
+    if total > EXPORT_LIMIT:
+        messages.error(
+            request,
+            _("%(count)s members match: narrow the filters to %(limit)s or fewer to export.")
+            % {"count": f"{total:,}", "limit": f"{EXPORT_LIMIT:,}"},
+        )
+        return redirect(f"{request.path.removesuffix('export/')}?{request.GET.urlencode()}")
+    dataset = MemberExportResource(user=request.user).export(queryset=members)
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    if file_format == "xlsx":
+        response = HttpResponse(
+            dataset.export("xlsx"),
+            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+    else:
+        # A BOM makes Excel open UTF-8 Chinese text correctly.
+        response = HttpResponse(
+            "\ufeff" + dataset.export("csv"), content_type="text/csv; charset=utf-8"
+        )
+    response["Content-Disposition"] = f'attachment; filename="members-{stamp}.{file_format}"'
+    return response
+
+
+@hq_required
+def member_profile(request: HttpRequest, member_id: int) -> HttpResponse:
+    member = selectors.member_for_profile(user=request.user, member_id=member_id)
+    if member is None:
+        raise Http404
+    return render(
+        request,
+        "members/hq/member_profile.html",
+        {
+            "member": member,
+            "phone": member.phone_for(request.user),
+            "sections": sections_for(member, request.user),
+        },
+    )
+
+
+@hq_required
+@_hq_only
+def duplicates(request: HttpRequest) -> HttpResponse:
+    page = Paginator(selectors.open_suggestions(user=request.user), 10).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "members/hq/duplicates.html", {"page": page})
+
+
+def _suggestion(request: HttpRequest, suggestion_id: int) -> MergeSuggestion:
+    suggestion = selectors.open_suggestions(user=request.user).filter(pk=suggestion_id).first()
+    if suggestion is None:
+        raise Http404
+    return suggestion
+
+
+@hq_required
+@_hq_only
+@require_http_methods(["GET", "POST"])
+def merge_confirm(request: HttpRequest, suggestion_id: int) -> HttpResponse:
+    suggestion = _suggestion(request, suggestion_id)
+    pair = {
+        suggestion.member_a.pk: suggestion.member_a,
+        suggestion.member_b.pk: suggestion.member_b,
+    }
+    try:
+        keep_id = int(request.POST.get("keep") or request.GET.get("keep") or 0)
+    except ValueError:
+        keep_id = 0
+    if keep_id not in pair:
+        messages.error(request, _("Choose which of the two members to keep."))
+        return redirect("hq:member-duplicates")
+    keep = pair.pop(keep_id)
+    drop = next(iter(pair.values()))
+    if request.method == "POST":
+        try:
+            merge = merge_services.member_merge(
+                keep=keep, drop=drop, actor=request.user, suggestion=suggestion
+            )
+        except MemberError as exc:
+            messages.error(request, str(exc.message))
+            return redirect("hq:member-duplicates")
+        messages.success(
+            request,
+            _("Merged #%(drop)s into #%(keep)s. You can undo this from the merge history.")
+            % {"drop": drop.pk, "keep": keep.pk},
+        )
+        return redirect("hq:member-profile", member_id=merge.kept_id)
+    return render(
+        request,
+        "members/hq/merge_confirm.html",
+        {"suggestion": suggestion, "keep": keep, "drop": drop},
+    )
+
+
+@hq_required
+@_hq_only
+@require_POST
+def suggestion_dismiss(request: HttpRequest, suggestion_id: int) -> HttpResponse:
+    suggestion = _suggestion(request, suggestion_id)
+    try:
+        merge_services.merge_suggestion_dismiss(suggestion=suggestion, actor=request.user)
+    except MemberError as exc:
+        messages.error(request, str(exc.message))
+    else:
+        messages.success(request, _("Marked as two different people."))
+    return redirect("hq:member-duplicates")
+
+
+@hq_required
+@_hq_only
+def merge_history(request: HttpRequest) -> HttpResponse:
+    page = Paginator(selectors.merge_history(user=request.user), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "members/hq/merge_history.html", {"page": page})
+
+
+@hq_required
+@_hq_only
+@require_http_methods(["GET", "POST"])
+def merge_undo(request: HttpRequest, merge_id: int) -> HttpResponse:
+    merge: MemberMerge | None = (
+        selectors.merge_history(user=request.user).filter(pk=merge_id).first()
+    )
+    if merge is None:
+        raise Http404
+    if request.method == "POST":
+        try:
+            merge_services.member_merge_undo(merge=merge, actor=request.user)
+        except MemberError as exc:
+            messages.error(request, str(exc.message))
+            return redirect("hq:member-merges")
+        messages.success(
+            request,
+            _("Merge undone: #%(drop)s is a separate member again.") % {"drop": merge.dropped_id},
+        )
+        return redirect("hq:member-merges")
+    return render(request, "members/hq/merge_undo.html", {"merge": merge})

@@ -1,0 +1,50 @@
+"""Every admin page opens for the HQ admin; the sandbox code command issues usable codes."""
+
+from io import StringIO
+
+import pytest
+from django.contrib import admin
+from django.core.management import CommandError, call_command
+from django.test import Client
+
+from members.models import SandboxWechatCode
+from tests.conftest import Org
+from tests.members.factories import IdentityFactory, OrderFactory
+
+
+def test_every_admin_changelist_and_add_page_opens(client: Client, org: Org) -> None:
+    org.hq_admin.is_superuser = True
+    org.hq_admin.save(update_fields=["is_superuser"])
+    IdentityFactory(member=org.member_of_guide_a1)
+    OrderFactory(member=org.member_of_guide_a1)
+    client.force_login(org.hq_admin)
+    for model, model_admin in admin.site._registry.items():
+        meta = model._meta
+        url = f"/admin/{meta.app_label}/{meta.model_name}/"
+        assert client.get(url).status_code == 200, url
+        if model_admin.has_add_permission(type("R", (), {"user": org.hq_admin})()):
+            assert client.get(f"{url}add/").status_code == 200, url
+        first = model_admin.get_queryset(type("R", (), {"user": org.hq_admin})()).first()
+        if first is not None:
+            assert client.get(f"{url}{first.pk}/change/").status_code == 200, url
+
+
+@pytest.mark.django_db
+def test_sandbox_code_command_issues_login_and_phone_codes(client: Client) -> None:
+    out = StringIO()
+    call_command("sandbox_wechat_code", openid="oDev", unionid="oUDev", stdout=out)
+    code = out.getvalue().strip()
+    response = client.post("/api/v1/auth/wechat-login", {"code": code},
+                           content_type="application/json")
+    assert response.status_code == 200
+    out = StringIO()
+    call_command("sandbox_wechat_code", phone="13812345678", stdout=out)
+    assert SandboxWechatCode.objects.get(code=out.getvalue().strip()).phone == "13812345678"
+
+
+@pytest.mark.django_db
+def test_sandbox_code_command_refuses_bad_input() -> None:
+    for kwargs in ({}, {"openid": "x", "phone": "13812345678"}, {"phone": "123"}):
+        with pytest.raises(CommandError):
+            call_command("sandbox_wechat_code", stdout=StringIO(), **kwargs)
+    assert not SandboxWechatCode.objects.exists()
