@@ -5,6 +5,7 @@ from django.http import HttpRequest
 
 from members.models import (
     Identity,
+    IdentityKind,
     LifecycleChange,
     LifecycleSettings,
     Member,
@@ -14,6 +15,7 @@ from members.models import (
     Order,
     OrderLine,
     SandboxWechatCode,
+    can_see_full_phone,
 )
 from scrm.core.admin import ReadOnly as ReadOnlyAdmin
 from scrm.org.admin import ScopedAdmin
@@ -24,6 +26,20 @@ class IdentityInline(admin.TabularInline):
     extra = 0
     fields = ["kind", "app", "value", "source", "created_at"]
     readonly_fields = ["created_at"]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if can_see_full_phone(request.user):
+            return self.fields
+        return ["kind", "app", "display_value", "source", "created_at"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if can_see_full_phone(request.user):
+            return self.readonly_fields
+        # Without the permission, phones stay masked: identities are read-only here.
+        return ["kind", "app", "display_value", "source", "created_at"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return can_see_full_phone(request.user)
 
 
 @admin.register(Member)
@@ -57,14 +73,39 @@ class MemberAdmin(ScopedAdmin):
     inlines = [IdentityInline]
     show_full_result_count = False
 
+    def get_exclude(self, request: HttpRequest, obj: Any = None) -> Any:
+        return [] if can_see_full_phone(request.user) else ["phone"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = list(super().get_readonly_fields(request, obj))
+        return fields if can_see_full_phone(request.user) else ["masked_phone", *fields]
+
 
 @admin.register(Identity)
 class IdentityAdmin(ScopedAdmin):
-    list_display = ["kind", "app", "value", "member", "source", "created_at"]
+    list_display = ["kind", "app", "display_value", "member", "source", "created_at"]
     list_filter = ["kind", "source"]
     search_fields = ["=value"]
     raw_id_fields = ["member"]
     list_select_related = ["member"]
+
+    def get_exclude(self, request: HttpRequest, obj: Any = None) -> Any:
+        if (
+            obj is not None
+            and obj.kind == IdentityKind.PHONE
+            and not can_see_full_phone(request.user)
+        ):
+            return ["value"]
+        return []
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if (
+            obj is not None
+            and obj.kind == IdentityKind.PHONE
+            and not can_see_full_phone(request.user)
+        ):
+            return ["display_value"]
+        return []
 
 
 class OrderLineInline(admin.TabularInline):

@@ -49,8 +49,9 @@ def test_find_by_phone_and_open_the_profile(live_server: Any, org: Org, page: An
 
 def test_merge_from_the_review_queue_then_undo(live_server: Any, org: Org, page: Any) -> None:
     twin = MemberFactory(name="王小美", home_store=org.a1, phone="+8613999990000")
-    merge_suggestion_raise(first=org.member_of_guide_a1, second=twin, reason="same name",
-                           evidence=[])
+    merge_suggestion_raise(
+        first=org.member_of_guide_a1, second=twin, reason="same name", evidence=[]
+    )
     _sign_in(page, live_server.url, "hq_admin")
     page.goto(f"{live_server.url}/hq/members/duplicates/")
     page.click(f"text=保留 #{org.member_of_guide_a1.pk}，将另一位合并进来…")

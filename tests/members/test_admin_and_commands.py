@@ -34,8 +34,9 @@ def test_sandbox_code_command_issues_login_and_phone_codes(client: Client) -> No
     out = StringIO()
     call_command("sandbox_wechat_code", openid="oDev", unionid="oUDev", stdout=out)
     code = out.getvalue().strip()
-    response = client.post("/api/v1/auth/wechat-login", {"code": code},
-                           content_type="application/json")
+    response = client.post(
+        "/api/v1/auth/wechat-login", {"code": code}, content_type="application/json"
+    )
     assert response.status_code == 200
     out = StringIO()
     call_command("sandbox_wechat_code", phone="13812345678", stdout=out)
@@ -48,3 +49,27 @@ def test_sandbox_code_command_refuses_bad_input() -> None:
         with pytest.raises(CommandError):
             call_command("sandbox_wechat_code", stdout=StringIO(), **kwargs)
     assert not SandboxWechatCode.objects.exists()
+
+
+def test_admin_masks_phones_without_the_permission(client: Client, org: Org) -> None:
+    from django.contrib.auth.models import Permission
+
+    member = org.member_of_guide_a1
+    phone = IdentityFactory(member=member, kind="phone", value=member.phone)
+    org.store_manager_a1.is_staff = True
+    org.store_manager_a1.save(update_fields=["is_staff"])
+    org.store_manager_a1.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_member", "view_identity", "change_member"])
+    )
+    client.force_login(org.store_manager_a1)
+    pages = [
+        client.get("/admin/members/member/"),
+        client.get(f"/admin/members/member/{member.pk}/change/"),
+        client.get("/admin/members/identity/"),
+        client.get(f"/admin/members/identity/{phone.pk}/change/"),
+    ]
+    for response in pages:
+        assert response.status_code == 200
+        body = response.content.decode()
+        assert "+8613800001234" not in body and "13800001234" not in body
+        assert "138****1234" in body
