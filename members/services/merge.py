@@ -19,6 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from members.locks import lock_members
 from members.models import (
     LifecycleChange,
     Member,
@@ -101,22 +102,13 @@ def _restore(member: Member, snapshot: dict[str, Any]) -> None:
     member.save(update_fields=[*snapshot.keys(), "updated_at"])
 
 
-def _lock(*members: Member) -> list[Member]:
-    """Lock both rows in primary-key order (DESIGN.md: locks ordered by pk)."""
-    pks = sorted(m.pk for m in members)
-    locked = {
-        m.pk: m for m in Member.all_objects.select_for_update().filter(pk__in=pks).order_by("pk")
-    }
-    return [locked[m.pk] for m in members]
-
-
 @transaction.atomic
 def member_merge(
     *, keep: Member, drop: Member, actor: Any, suggestion: MergeSuggestion | None = None
 ) -> MemberMerge:
     if keep.pk == drop.pk:
         raise MemberError("merge_same_member", _("A member cannot be merged into itself."))
-    keep, drop = _lock(keep, drop)
+    keep, drop = lock_members(keep, drop)
     for member in (keep, drop):
         if member.merged_into_id is not None:
             raise Conflict(
@@ -189,7 +181,7 @@ def member_merge_undo(*, merge: MemberMerge, actor: Any) -> MemberMerge:
     merge = MemberMerge.objects.select_for_update().get(pk=merge.pk)
     if merge.undone_at is not None:
         raise Conflict("merge_already_undone", _("This merge has already been undone."))
-    keep, drop = _lock(merge.kept, merge.dropped)
+    keep, drop = lock_members(merge.kept, merge.dropped)
     if keep.merged_into_id is not None:
         raise Conflict(
             "merge_undo_blocked",
