@@ -7,6 +7,7 @@ import random
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from itertools import islice
 from typing import Any
 
 from django.db import connection, transaction
@@ -158,111 +159,127 @@ def _copy(cursor: Any, table: str, columns: Sequence[str], rows: Iterable[tuple[
 def seed_members(ctx: DemoContext) -> str:
     """Members with their identities and two years of orders, all loaded with COPY.
 
-    A few planted duplicates (the same person registered twice) wait in the review queue.
+    Works in chunks so memory stays flat at a million members. A few planted duplicates
+    (the same person registered twice) wait in the review queue.
     """
     existing = Member.all_objects.count()
     if existing >= ctx.members:
         return f"{existing} members already in the pool; none added"
     count = ctx.members - existing
     now = timezone.now()
-    stores, guides_by_store = ctx.data["stores"], ctx.data["guides_by_store"]
-    rows = list(
-        member_rows(
-            start=existing,
-            stop=ctx.members,
-            stores=stores,
-            guides_by_store=guides_by_store,
-            seed=ctx.seed,
-            now=now,
-        )
+    rows = member_rows(
+        start=existing,
+        stop=ctx.members,
+        stores=ctx.data["stores"],
+        guides_by_store=ctx.data["guides_by_store"],
+        seed=ctx.seed,
+        now=now,
     )
     rng = random.Random(ctx.seed + existing)
+    totals = {"identities": 0, "orders": 0, "twins": 0}
     with transaction.atomic(), connection.cursor() as cursor:
-        member_ids = _allocate_ids(cursor, "members_member", count)
-        member_columns = ["id", *MEMBER_COPY_COLUMNS, "member_since"]
-        members = []
-        for member_id, row in zip(member_ids, rows, strict=True):
-            created = row[-1]
-            joined = created + timedelta(hours=rng.randrange(0, 72)) if rng.random() < 0.7 else None
-            # The stage is computed below from identities and orders, not drawn at random.
-            values = (*row[:7], LifecycleStage.PROSPECT, *row[8:])
-            members.append((member_id, *values, joined))
-        _copy(cursor, "members_member", member_columns, members)
-
-        identities = []
-        for member_id, *fields in members:
-            index_phone, created, source = fields[3], fields[9], fields[8]
-            identities.append((member_id, IdentityKind.PHONE, "", index_phone, source, created))
-            if rng.random() < 0.65:
-                identities.append(
-                    (
-                        member_id,
-                        IdentityKind.UNIONID,
-                        "",
-                        f"oU{member_id:010d}demo",
-                        "mini_program",
-                        created,
-                    )
-                )
-                identities.append(
-                    (
-                        member_id,
-                        IdentityKind.OPENID,
-                        MINI_PROGRAM_APP,
-                        f"oM{member_id:010d}demo",
-                        "mini_program",
-                        created,
-                    )
-                )
-            if rng.random() < 0.15:
-                identities.append(
-                    (member_id, IdentityKind.TMALL, "", f"tb{member_id:09d}", "tmall", created)
-                )
-            if rng.random() < 0.3:
-                identities.append(
-                    (member_id, IdentityKind.POS_CARD, "", f"8800{member_id:010d}", "pos", created)
-                )
-        _copy(
-            cursor,
-            "members_identity",
-            ["member_id", "kind", "app", "value", "source", "created_at"],
-            identities,
-        )
-
-        orders, lines = _order_rows(rng, members, now)
-        order_ids = _allocate_ids(cursor, "members_order", len(orders))
-        _copy(
-            cursor,
-            "members_order",
-            [
-                "id",
-                "channel",
-                "external_id",
-                "member_id",
-                "store_id",
-                "guide_id",
-                "paid_at",
-                "amount",
-                "refunded_amount",
-                "status",
-                "created_at",
-            ],
-            ((oid, *order) for oid, order in zip(order_ids, orders, strict=True)),
-        )
-        _copy(
-            cursor,
-            "members_orderline",
-            ["order_id", "sku", "product_name", "category", "quantity", "unit_price", "amount"],
-            ((order_ids[i], *line) for i, line in lines),
-        )
-        cursor.execute(STATS_SQL, [member_ids[0], member_ids[-1]])
-
-        twins = _plant_duplicates(cursor, rng, members, now)
+        while chunk := list(islice(rows, SEED_CHUNK)):
+            members = _load_member_chunk(cursor, rng, chunk, now, totals)
+            if totals["twins"] == 0:
+                totals["twins"] = _plant_duplicates(cursor, rng, members, now, wanted=count // 500)
     changed = lifecycle_refresh_all(reason="demo data", now=now)
     return (
-        f"{count} members, {len(identities)} identities, {len(orders)} orders added "
-        f"({existing + count} in the pool; {twins} planted duplicates; {changed} stages set)"
+        f"{count} members, {totals['identities']} identities, {totals['orders']} orders added "
+        f"({existing + count} in the pool; {totals['twins']} planted duplicates; "
+        f"{changed} stages set)"
     )
+
+
+SEED_CHUNK = 50_000
+
+
+def _load_member_chunk(
+    cursor: Any,
+    rng: random.Random,
+    chunk: list[tuple[Any, ...]],
+    now: datetime,
+    totals: dict[str, int],
+) -> list[tuple[Any, ...]]:
+    member_ids = _allocate_ids(cursor, "members_member", len(chunk))
+    members = []
+    for member_id, row in zip(member_ids, chunk, strict=True):
+        created = row[-1]
+        joined = created + timedelta(hours=rng.randrange(0, 72)) if rng.random() < 0.7 else None
+        # The stage is computed afterwards from identities and orders, not drawn at random.
+        values = (*row[:7], LifecycleStage.PROSPECT, *row[8:])
+        members.append((member_id, *values, joined))
+    _copy(cursor, "members_member", ["id", *MEMBER_COPY_COLUMNS, "member_since"], members)
+
+    identities = []
+    for member_id, *fields in members:
+        phone, created, source = fields[3], fields[9], fields[8]
+        identities.append((member_id, IdentityKind.PHONE, "", phone, source, created))
+        if rng.random() < 0.65:
+            identities.append(
+                (
+                    member_id,
+                    IdentityKind.UNIONID,
+                    "",
+                    f"oU{member_id:010d}demo",
+                    "mini_program",
+                    created,
+                )
+            )
+            identities.append(
+                (
+                    member_id,
+                    IdentityKind.OPENID,
+                    MINI_PROGRAM_APP,
+                    f"oM{member_id:010d}demo",
+                    "mini_program",
+                    created,
+                )
+            )
+        if rng.random() < 0.15:
+            identities.append(
+                (member_id, IdentityKind.TMALL, "", f"tb{member_id:09d}", "tmall", created)
+            )
+        if rng.random() < 0.3:
+            identities.append(
+                (member_id, IdentityKind.POS_CARD, "", f"8800{member_id:010d}", "pos", created)
+            )
+    _copy(
+        cursor,
+        "members_identity",
+        ["member_id", "kind", "app", "value", "source", "created_at"],
+        identities,
+    )
+
+    orders, lines = _order_rows(rng, members, now)
+    order_ids = _allocate_ids(cursor, "members_order", len(orders))
+    _copy(
+        cursor,
+        "members_order",
+        [
+            "id",
+            "channel",
+            "external_id",
+            "member_id",
+            "store_id",
+            "guide_id",
+            "paid_at",
+            "amount",
+            "refunded_amount",
+            "status",
+            "created_at",
+        ],
+        ((oid, *order) for oid, order in zip(order_ids, orders, strict=True)),
+    )
+    _copy(
+        cursor,
+        "members_orderline",
+        ["order_id", "sku", "product_name", "category", "quantity", "unit_price", "amount"],
+        ((order_ids[i], *line) for i, line in lines),
+    )
+    cursor.execute(STATS_SQL, [member_ids[0], member_ids[-1]])
+    totals["identities"] += len(identities)
+    totals["orders"] += len(orders)
+    return members
 
 
 STATS_SQL = """
@@ -327,15 +344,16 @@ def _order_rows(
 
 
 def _plant_duplicates(
-    cursor: Any, rng: random.Random, members: list[tuple[Any, ...]], now: datetime
+    cursor: Any, rng: random.Random, members: list[tuple[Any, ...]], now: datetime, wanted: int
 ) -> int:
     """The same person registered twice (same name, birthday and city, another phone)."""
-    picks = rng.sample(members, k=min(len(members), max(3, len(members) // 500)))
+    picks = rng.sample(members, k=min(len(members), max(3, wanted)))
     twin_ids = _allocate_ids(cursor, "members_member", len(picks))
     twins, suggestions = [], []
     for twin_id, original in zip(twin_ids, picks, strict=True):
         original_id, name, gender, birthday, _phone, city, store_id = original[:7]
-        phone = f"+86{rng.choice(PHONE_PREFIXES)}{rng.randrange(10**8):08d}"
+        # 170 numbers are never drawn for demo members, so a twin's phone is its own.
+        phone = f"+86170{twin_id % 10**8:08d}"
         created = now - timedelta(days=rng.randrange(1, 300))
         twins.append(
             (
