@@ -14,6 +14,8 @@
 | SECURE_HSTS_SECONDS | 0 | Strict-Transport-Security max-age once HTTPS is permanent |
 | SECURE_HSTS_INCLUDE_SUBDOMAINS, SECURE_HSTS_PRELOAD | off | the matching HSTS flags |
 | LOG_LEVEL | INFO | root log level |
+| MEDIA_ROOT | .data/media | where uploaded import files are kept |
+| IMPORT_MAX_MB | 200 | largest import file accepted |
 | WECHAT_APP_ID, WECHAT_APP_SECRET | unset (sandbox) | mini-program credentials (code2session) |
 | WECHAT_API_BASE | https://api.weixin.qq.com | WeChat API host (a recorder in tests) |
 """
@@ -160,6 +162,16 @@ STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
+# --- Uploaded files (imports) ----------------------------------------------------------------
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", DATA_DIR / "media"))
+MEDIA_URL = "/media/"
+IMPORT_MAX_BYTES = int(os.environ.get("IMPORT_MAX_MB", "200")) * 1024 * 1024
+IMPORT_CHUNK_ROWS = int(os.environ.get("IMPORT_CHUNK_ROWS", "20000"))
+# A worker holds a job's lease while it works; a lease left to expire means the worker died.
+IMPORT_LEASE_SECONDS = int(os.environ.get("IMPORT_LEASE_SECONDS", "120"))
+# Uploads bigger than this go to a temporary file instead of memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
 # --- Security -------------------------------------------------------------------------------
 SECURE_COOKIES = env_bool("SECURE_COOKIES", not DEBUG)
 SESSION_COOKIE_SECURE = SECURE_COOKIES
@@ -225,6 +237,10 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {
         "task": "scrm.core.tasks.record_worker_heartbeat",
+        "schedule": timedelta(seconds=60),
+    },
+    "resume-stalled-imports": {
+        "task": "touchpoints.tasks.resume_stalled_imports",
         "schedule": timedelta(seconds=60),
     },
     "lifecycle-refresh": {

@@ -12,8 +12,14 @@ from scrm.core.views.api import make_api_root
 from scrm.core.views.auth import LoginView, LogoutView
 from scrm.core.views.health import healthz
 from scrm.org import urls as org_urls
+from touchpoints import urls as touchpoints_urls
 
-hq_patterns = [*core_urls.hq_urlpatterns, *org_urls.hq_urlpatterns, *members_urls.hq_urlpatterns]
+hq_patterns = [
+    *core_urls.hq_urlpatterns,
+    *org_urls.hq_urlpatterns,
+    *members_urls.hq_urlpatterns,
+    *touchpoints_urls.hq_urlpatterns,
+]
 mobile_patterns = [*members_urls.mobile_urlpatterns]
 api_patterns = [*org_urls.api_urlpatterns, *members_urls.api_urlpatterns]
 

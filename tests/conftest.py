@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -109,56 +110,58 @@ def _test_database_url() -> str:
     return f"postgres://{auth}@{host}:{params['PORT'] or 5432}/{params['NAME']}"
 
 
-@pytest.fixture
-def celery_worker(transactional_db: None, tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
-    """`celery worker` in its own process, on the test database and the test broker."""
-    broker_dir = Path(os.environ["SCRM_BROKER_DIR"])
-    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
-        # Messages left by an earlier run would only be noise for this worker.
-        shutil.rmtree(broker_dir, ignore_errors=True)
-        for folder in ("queue", "processed", "control"):
-            (broker_dir / folder).mkdir(parents=True, exist_ok=True)
-    log_path = tmp_path / "worker.log"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": _test_database_url(),
-        "SCRM_BROKER_DIR": str(broker_dir),
-    }
+def start_worker(log_path: Path, name: str, **extra_env: str) -> subprocess.Popen[str]:
+    """`celery worker` in its own process group, on the test database and test broker."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings",
+           "DATABASE_URL": _test_database_url(), **extra_env}
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "scrm",
-                "worker",
-                "--loglevel=INFO",
-                "--concurrency=1",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                f"--hostname=test-worker-{os.getpid()}@%h",
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
+            [sys.executable, "-m", "celery", "-A", "scrm", "worker", "--loglevel=INFO",
+             "--concurrency=1", "--without-gossip", "--without-mingle", "--without-heartbeat",
+             f"--hostname={name}-{os.getpid()}@%h"],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True,
         )
     deadline = time.monotonic() + 60
     while " ready." not in log_path.read_text():
         if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
+            stop_worker(process, force=True)
             pytest.fail(f"Celery worker did not start:\n{log_path.read_text()}")
         time.sleep(0.2)
-    yield process
+    return process
+
+
+def stop_worker(process: subprocess.Popen[str], *, force: bool = False) -> None:
+    """SIGKILL the whole process group when `force` (a crash), else a warm shutdown."""
+    if process.poll() is not None:
+        return
+    if force:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=20)
+        return
     process.terminate()
     try:
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
-        process.kill()
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=20)
+
+
+def clear_test_broker() -> None:
+    """Messages left by an earlier run would only be noise for a test worker."""
+    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        broker_dir = Path(os.environ["SCRM_BROKER_DIR"])
+        shutil.rmtree(broker_dir, ignore_errors=True)
+        for folder in ("queue", "processed", "control"):
+            (broker_dir / folder).mkdir(parents=True, exist_ok=True)
+
+
+@pytest.fixture
+def celery_worker(transactional_db: None, tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
+    clear_test_broker()
+    process = start_worker(tmp_path / "worker.log", "test-worker")
+    yield process
+    stop_worker(process)
 
 
 def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.2) -> Any:

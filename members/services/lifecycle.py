@@ -98,7 +98,7 @@ WITH computed AS (
             ELSE 'prospect'
         END AS new_stage
     FROM members_member m
-    WHERE m.merged_into_id IS NULL AND m.id >= %(low)s AND m.id < %(high)s
+    WHERE m.merged_into_id IS NULL AND {where}
 ), changed AS (
     UPDATE members_member m
     SET lifecycle_stage = c.new_stage, stage_changed_at = %(now)s, updated_at = %(now)s
@@ -137,6 +137,28 @@ def lifecycle_refresh_all(
     changed = 0
     for start in range(low, high + 1, chunk):
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(REFRESH_SQL, {**params, "low": start, "high": start + chunk})
+            cursor.execute(
+                REFRESH_SQL.format(where="m.id >= %(low)s AND m.id < %(high)s"),
+                {**params, "low": start, "high": start + chunk},
+            )
             changed += cursor.rowcount
     return changed
+
+
+def lifecycle_refresh_ids(*, ids: list[int], reason: str, now: datetime | None = None) -> int:
+    """The same set-based refresh for the given members only (after an import chunk)."""
+    if not ids:
+        return 0
+    settings = LifecycleSettings.current()
+    params: dict[str, Any] = {
+        "now": now or timezone.now(),
+        "churned": settings.churned_days,
+        "sleeping": settings.sleeping_days,
+        "loyal": settings.loyal_orders,
+        "private_kinds": [str(k) for k in PRIVATE_KINDS],
+        "reason": reason[:100],
+        "ids": ids,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(REFRESH_SQL.format(where="m.id = ANY(%(ids)s)"), params)
+        return cursor.rowcount

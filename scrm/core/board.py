@@ -48,6 +48,7 @@ STEPS: list[Step] = [
         _("Gather traffic"),
         "聚流量",
         _("Import members and orders from every channel and dedupe them into the pool."),
+        url_name="hq:imports",
     ),
     Step(
         3,

@@ -1,0 +1,337 @@
+"""Import jobs: upload → inspect → run in chunks (Celery) → done, cancelled or failed.
+
+The database decides what was imported: each chunk commits its rows together with the
+job's counters and `rows_done`. A worker that dies mid-chunk loses only that chunk's
+uncommitted transaction; the job's lease expires, `resume_stalled_imports` enqueues it
+again, and it continues after `rows_done`. A second worker can never run the same job
+at the same time: it must take the lease first.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from touchpoints.imports import mappings
+from touchpoints.imports.members_import import (
+    Counts,
+    MemberRowParser,
+    import_member_chunk,
+    lookups_for_import,
+    required_member_columns,
+)
+from touchpoints.imports.reader import FileInfo, ImportFileError, inspect_file, iter_rows
+from touchpoints.models import (
+    ImportEvent,
+    ImportJob,
+    ImportKind,
+    ImportMapping,
+    ImportRowError,
+    ImportSource,
+    ImportStatus,
+)
+
+log = logging.getLogger(__name__)
+
+
+def chunk_rows() -> int:
+    return int(getattr(settings, "IMPORT_CHUNK_ROWS", 20_000))
+
+
+def lease() -> timedelta:
+    return timedelta(seconds=int(getattr(settings, "IMPORT_LEASE_SECONDS", 120)))
+
+
+def mapping_for(kind: str, source: str) -> dict[str, list[str]]:
+    row = ImportMapping.objects.filter(kind=kind, source=source).first()
+    return row.columns if row is not None else mappings.defaults(kind, source)
+
+
+def check_columns(kind: str, source: str, info: FileInfo) -> dict[str, int]:
+    """Match the file's headers; raise ImportFileError naming the missing columns."""
+    mapping = mapping_for(kind, source)
+    columns = mappings.match_columns(info.headers, mapping)
+    if kind == ImportKind.MEMBERS:
+        missing = required_member_columns(columns)
+    else:
+        from touchpoints.imports.orders_import import required_order_columns
+
+        missing = required_order_columns(columns, source)
+    if missing:
+        names = "、".join(mapping.get(field, [field])[0] for field in missing)
+        raise ImportFileError(
+            "file_missing_columns",
+            _("Required columns are missing: %(columns)s. The file's columns are: %(found)s.")
+            % {"columns": names, "found": "、".join(h for h in info.headers if h)[:300]},
+        )
+    return columns
+
+
+def max_bytes() -> int:
+    return int(getattr(settings, "IMPORT_MAX_BYTES", 200 * 1024 * 1024))
+
+
+def import_job_create(
+    *,
+    upload: UploadedFile,
+    kind: str,
+    source: str,
+    actor: Any,
+    store: Any = None,
+    enqueue: bool = True,
+) -> ImportJob:
+    """Store the upload, check the whole file, and queue the job. A bad file raises
+    ImportFileError and leaves nothing behind (no job, no stored file)."""
+    if kind not in ImportKind.values:
+        raise ImportFileError("kind_invalid", _("Choose members or orders."))
+    if source not in ImportSource.values:
+        raise ImportFileError(
+            "source_invalid", _("Unknown source “%(source)s”.") % {"source": source}
+        )
+    if upload.size is not None and upload.size > max_bytes():
+        raise ImportFileError(
+            "file_too_large",
+            _("The file is %(size)s MB; the limit is %(limit)s MB. Split it and import the parts.")
+            % {"size": f"{upload.size / 1e6:.0f}", "limit": f"{max_bytes() / 1e6:.0f}"},
+        )
+    job = ImportJob(
+        kind=kind,
+        source=source,
+        original_name=(upload.name or "upload")[:255],
+        size_bytes=upload.size or 0,
+        created_by=actor if getattr(actor, "pk", None) else None,
+        store=store,
+    )
+    job.file.save(os.path.basename(upload.name or "upload.csv"), upload, save=False)
+    path = Path(job.file.path)
+    try:
+        info = inspect_file(path, name=job.original_name, max_bytes=max_bytes())
+        check_columns(kind, source, info)
+    except BaseException:
+        job.file.delete(save=False)  # a refused file leaves nothing behind
+        raise
+    job.encoding = info.encoding
+    job.rows_total = info.rows_estimate
+    with transaction.atomic():
+        job.save()
+        ImportEvent.objects.create(
+            job=job,
+            message=_("Uploaded %(name)s (%(rows)s rows).")
+            % {"name": job.original_name, "rows": job.rows_total},
+        )
+        if enqueue:
+            from touchpoints.tasks import run_import_job
+
+            transaction.on_commit(lambda: run_import_job.delay(job.pk))
+    return job
+
+
+def import_job_cancel(*, job: ImportJob, actor: Any) -> ImportJob:
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update().get(pk=job.pk)
+        if job.is_finished:
+            return job
+        job.cancel_requested = True
+        fields = ["cancel_requested"]
+        if job.status == ImportStatus.QUEUED:
+            job.status = ImportStatus.CANCELLED
+            job.finished_at = timezone.now()
+            fields += ["status", "finished_at"]
+            ImportEvent.objects.create(job=job, message=_("Cancelled before it started."))
+        else:
+            ImportEvent.objects.create(
+                job=job,
+                message=_("Cancel requested by %(who)s; stopping after the current chunk.")
+                % {"who": actor},
+            )
+        job.save(update_fields=fields)
+    return job
+
+
+def _claim(job_id: int, worker: str) -> ImportJob | None:
+    """Take the job's lease; None when another worker holds it or it is finished."""
+    now = timezone.now()
+    claimed = ImportJob.objects.filter(
+        Q(pk=job_id),
+        Q(status__in=[ImportStatus.QUEUED, ImportStatus.RUNNING]),
+        Q(lease_until__isnull=True) | Q(lease_until__lt=now),
+    ).update(lease_until=now + lease(), worker=worker[:200], attempts=F("attempts") + 1)
+    if not claimed:
+        return None
+    job = ImportJob.objects.get(pk=job_id)
+    if job.status == ImportStatus.RUNNING:
+        ImportEvent.objects.create(
+            job=job,
+            message=_(
+                "Resumed by %(worker)s after the previous worker stopped; continuing after row "
+                "%(row)s. Rows before it were already saved and are not imported twice."
+            )
+            % {"worker": worker, "row": job.rows_done + 1 if job.rows_done else 1},
+        )
+    else:
+        job.status = ImportStatus.RUNNING
+        job.started_at = now
+        job.save(update_fields=["status", "started_at"])
+        ImportEvent.objects.create(
+            job=job, message=_("Started by %(worker)s.") % {"worker": worker}
+        )
+    return job
+
+
+def import_job_run(job_id: int, *, worker: str | None = None) -> ImportJob | None:
+    """Run (or resume) a job to the end. Safe to call twice: the lease admits one runner."""
+    worker = worker or f"{socket.gethostname()}:{os.getpid()}"
+    job = _claim(job_id, worker)
+    if job is None:
+        return None
+    try:
+        _run(job, worker)
+    except Exception as exc:
+        log.exception("import job %s failed", job_id)
+        ImportJob.objects.filter(pk=job_id).update(
+            status=ImportStatus.FAILED,
+            error=f"{type(exc).__name__}: {exc}"[:2000],
+            finished_at=timezone.now(),
+            lease_until=None,
+        )
+        ImportEvent.objects.create(
+            job_id=job_id,
+            message=_(
+                "Failed: %(error)s. Rows saved before the failing chunk stay imported; fix the "
+                "cause and import the file again (saved rows are not duplicated)."
+            )
+            % {"error": str(exc)[:150]},
+        )
+    return ImportJob.objects.get(pk=job_id)
+
+
+def _run(job: ImportJob, worker: str) -> None:
+    path = Path(job.file.path)
+    info = inspect_file(path, name=job.original_name, max_bytes=max_bytes())
+    columns = check_columns(job.kind, job.source, info)
+    lookups = lookups_for_import()
+    if job.kind == ImportKind.MEMBERS:
+        parser: Any = MemberRowParser(
+            source=job.source, columns=columns, headers=info.headers, lookups=lookups
+        )
+        apply_chunk: Any = import_member_chunk
+    else:
+        from touchpoints.imports.orders_import import OrderRowParser, import_order_chunk
+
+        parser = OrderRowParser(
+            source=job.source, columns=columns, headers=info.headers, lookups=lookups
+        )
+        apply_chunk = import_order_chunk
+    parser.safe_row = job.rows_done
+    rows = iter_rows(path, info, start_after=job.rows_done)
+    while True:
+        counts = Counts()
+        parsed: list[Any] = []
+        exhausted = True
+        for number, cells in rows:
+            parser.feed(number, cells, counts, parsed)
+            if len(parsed) + counts.rejected >= chunk_rows():
+                exhausted = False
+                break
+        if exhausted:
+            parser.flush(counts, parsed)
+        if parser.safe_row == job.rows_done and not parsed and not counts.rejected:
+            break
+        if not _commit_chunk(job, parsed, counts, parser.safe_row, apply_chunk, worker):
+            return
+        job.refresh_from_db()
+        if exhausted:
+            break
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update().get(pk=job.pk)
+        job.status = ImportStatus.DONE
+        job.finished_at = timezone.now()
+        job.lease_until = None
+        job.save(update_fields=["status", "finished_at", "lease_until"])
+        ImportEvent.objects.create(
+            job=job,
+            message=_(
+                "Done: %(created)s created, %(updated)s updated, %(merged)s merged, "
+                "%(unchanged)s unchanged, %(rejected)s rejected, %(review)s sent to review."
+            )
+            % {
+                "created": job.created,
+                "updated": job.updated,
+                "merged": job.merged,
+                "unchanged": job.unchanged,
+                "rejected": job.rejected,
+                "review": job.to_review,
+            },
+        )
+
+
+def _commit_chunk(
+    job: ImportJob, parsed: list[Any], counts: Counts, last_row: int, apply_chunk: Any, worker: str
+) -> bool:
+    with transaction.atomic():
+        locked = ImportJob.objects.select_for_update().get(pk=job.pk)
+        if locked.cancel_requested:
+            locked.status = ImportStatus.CANCELLED
+            locked.finished_at = timezone.now()
+            locked.lease_until = None
+            locked.save(update_fields=["status", "finished_at", "lease_until"])
+            ImportEvent.objects.create(
+                job=locked,
+                message=_("Cancelled after row %(row)s; rows up to it stay imported.")
+                % {"row": locked.rows_done},
+            )
+            return False
+        if locked.worker != worker or locked.rows_done != job.rows_done:
+            return False  # another worker took over: leave the job to it
+        # The chunk and its checkpoint commit together, so an unflushed commit lost in a
+        # database crash loses both and the job redoes that chunk: no need to wait for the
+        # WAL flush on every chunk.
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        apply_chunk(parsed, source=job.source, counts=counts)
+        if counts.errors:
+            ImportRowError.objects.bulk_create(
+                [
+                    ImportRowError(
+                        job_id=job.pk, row_number=row, column=column, value=value, reason=reason
+                    )
+                    for row, column, value, reason in counts.errors
+                ]
+            )
+        ImportJob.objects.filter(pk=job.pk).update(
+            rows_done=last_row,
+            created=F("created") + counts.created,
+            updated=F("updated") + counts.updated,
+            merged=F("merged") + counts.merged,
+            unchanged=F("unchanged") + counts.unchanged,
+            rejected=F("rejected") + counts.rejected,
+            to_review=F("to_review") + counts.to_review,
+            lease_until=timezone.now() + lease(),
+        )
+    return True
+
+
+def stalled_jobs() -> list[int]:
+    """Jobs whose worker vanished (lease expired) or whose queue message was lost."""
+    now = timezone.now()
+    return list(
+        ImportJob.objects.filter(
+            Q(status=ImportStatus.RUNNING, lease_until__lt=now)
+            | Q(
+                status=ImportStatus.QUEUED,
+                lease_until__isnull=True,
+                created_at__lt=now - timedelta(minutes=2),
+            )
+        ).values_list("pk", flat=True)
+    )

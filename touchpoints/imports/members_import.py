@@ -1,0 +1,474 @@
+"""Member rows → the pool, a chunk at a time, set-based.
+
+Per chunk: one query finds every identity the rows name, one query loads the members
+they belong to, Python decides each row (new, same person, conflict), then COPY and a
+few set-based statements write the result. The decisions follow the identity service's
+rules: strong identities (unionid, phone) decide; a conflict goes to the review queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from members.models import STRONG_KINDS, IdentityKind, LifecycleStage, MergeSuggestion
+from members.services.lifecycle import lifecycle_refresh_ids
+from touchpoints.imports import normalize as norm
+from touchpoints.imports.mappings import BUYER_ID_KIND, ID_COLUMNS, IDENTITY_FIELDS
+
+Key = tuple[str, str, str]  # (kind, app, value)
+PROFILE = ("name", "gender", "birthday", "city", "home_store_id", "guide_id", "phone")
+PRIVATE_KINDS = frozenset({IdentityKind.UNIONID, IdentityKind.OPENID, IdentityKind.WECOM_EXTERNAL})
+
+
+@dataclass
+class Counts:
+    created: int = 0
+    updated: int = 0
+    merged: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    to_review: int = 0
+    errors: list[tuple[int, str, str, str]] = field(default_factory=list)
+
+    def add_error(self, row: int, column: str, value: str, reason: str) -> None:
+        self.errors.append((row, column[:100], value[:200], reason[:300]))
+
+
+@dataclass
+class MemberRow:
+    number: int
+    keys: list[Key]
+    profile: dict[str, Any]
+    registered_at: datetime | None
+
+
+@dataclass
+class Lookups:
+    """What rows may name, loaded once per job: store codes and guide usernames."""
+
+    stores: dict[str, int]
+    guides: dict[str, int]
+    app_id: str
+
+
+class MemberRowParser:
+    """Parses rows one by one; `safe_row` is the last row fully handed over (parsed or
+    rejected), which is what a chunk may record as done."""
+
+    def __init__(
+        self, *, source: str, columns: dict[str, int], headers: Sequence[str], lookups: Lookups
+    ) -> None:
+        self.safe_row = 0
+        self.today = timezone.localdate()
+        self.source = source
+        self.columns = columns
+        self.headers = headers
+        self.lookups = lookups
+        self.buyer_kind = BUYER_ID_KIND.get(source)
+        self.id_columns = [
+            (columns[name], kind) for name, kind in ID_COLUMNS.items() if name in columns
+        ]
+
+    def feed(self, number: int, cells: list[str], counts: Counts, out: list[MemberRow]) -> None:
+        row = self.parse(number, cells, counts)
+        if row is not None:
+            out.append(row)
+        self.safe_row = number
+
+    def flush(self, counts: Counts, out: list[MemberRow]) -> None:
+        """Members have nothing buffered between rows."""
+
+    def cell(self, cells: list[str], name: str) -> str:
+        index = self.columns.get(name)
+        if index is None or index >= len(cells):
+            return ""
+        return cells[index].strip()
+
+    def parse(self, number: int, cells: list[str], counts: Counts) -> MemberRow | None:
+        errors: list[tuple[str, str, str]] = []
+        keys: list[Key] = []
+        profile: dict[str, Any] = {}
+        cell = self.cell
+
+        def fail(name: str, value: str, reason: str) -> None:
+            errors.append((self.headers[self.columns[name]], value, reason))
+
+        phone = cell(cells, "phone")
+        if phone:
+            try:
+                profile["phone"] = norm.phone(phone)
+                keys.append((IdentityKind.PHONE, "", profile["phone"]))
+            except norm.CellError as exc:
+                fail("phone", phone, str(exc))
+        buyer = cell(cells, "buyer_id")
+        if buyer and self.buyer_kind:
+            app = self.lookups.app_id if self.buyer_kind == IdentityKind.OPENID else ""
+            keys.append((self.buyer_kind, app, buyer[:128]))
+        for index, kind in self.id_columns:
+            value = cells[index].strip() if index < len(cells) else ""
+            if value:
+                keys.append((kind, "", value[:128]))
+        name = cell(cells, "name")
+        if name:
+            profile["name"] = name[:50]
+        value = cell(cells, "gender")
+        if value:
+            try:
+                profile["gender"] = norm.gender(value)
+            except norm.CellError as exc:
+                fail("gender", value, str(exc))
+        value = cell(cells, "birthday")
+        if value:
+            try:
+                profile["birthday"] = norm.parse_date(value)
+                if profile["birthday"] > self.today:
+                    fail("birthday", value, _("The birthday is in the future."))
+            except norm.CellError as exc:
+                fail("birthday", value, str(exc))
+        city = cell(cells, "city")
+        if city:
+            profile["city"] = city[:50]
+        store = cell(cells, "store_code")
+        if store:
+            store_id = self.lookups.stores.get(store)
+            if store_id is None:
+                fail("store_code", store, _("Unknown store code."))
+            else:
+                profile["home_store_id"] = store_id
+        guide = cell(cells, "guide")
+        if guide:
+            guide_id = self.lookups.guides.get(guide)
+            if guide_id is None:
+                fail("guide", guide, _("Unknown guide (use the guide's username)."))
+            else:
+                profile["guide_id"] = guide_id
+        registered_at = None
+        value = cell(cells, "registered_at")
+        if value:
+            try:
+                registered_at = norm.parse_datetime(value)
+            except norm.CellError as exc:
+                fail("registered_at", value, str(exc))
+        if not keys and not errors:
+            errors.append(("", "", _("The row names nobody: it has no phone or member id.")))
+        if errors:
+            counts.rejected += 1
+            for column, bad, reason in errors:
+                counts.add_error(number, column, bad, reason)
+            return None
+        return MemberRow(number, keys, profile, registered_at)
+
+
+def required_member_columns(columns: dict[str, int]) -> list[str]:
+    """Fields missing for a member file: at least one identity column is needed."""
+    return [] if IDENTITY_FIELDS & set(columns) else ["phone"]
+
+
+def _find(keys: Iterable[Key]) -> dict[Key, int]:
+    """Which live member holds each key. The keys go in by COPY (fast, in C), not as
+    query parameters, then one indexed join answers for all of them."""
+    unique = set(keys)
+    if not unique:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS import_keys (kind text, app text, "
+            "value text) ON COMMIT DELETE ROWS"
+        )
+        with cursor.copy("COPY import_keys (kind, app, value) FROM STDIN") as copy:
+            for key in unique:
+                copy.write_row(key)
+        cursor.execute(
+            """
+            SELECT i.kind, i.app, i.value, COALESCE(m.merged_into_id, m.id)
+            FROM import_keys k
+            JOIN members_identity i ON i.kind = k.kind AND i.app = k.app AND i.value = k.value
+            JOIN members_member m ON m.id = i.member_id
+            """
+        )
+        found = {(kind, app, value): member for kind, app, value, member in cursor.fetchall()}
+        cursor.execute("DELETE FROM import_keys")
+        return found
+
+
+def _load(member_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    ids = list(set(member_ids))
+    if not ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, name, gender, birthday, city, home_store_id, guide_id, phone, "
+            "member_since FROM members_member WHERE id = ANY(%s)",
+            [ids],
+        )
+        return {
+            row[0]: dict(zip(("id", *PROFILE, "member_since"), row, strict=True))
+            for row in cursor.fetchall()
+        }
+
+
+def _allocate(cursor: Any, count: int) -> list[int]:
+    cursor.execute(
+        "SELECT nextval(pg_get_serial_sequence('members_member', 'id')) "
+        "FROM generate_series(1, %s)",
+        [count],
+    )
+    return [row[0] for row in cursor.fetchall()]
+
+
+def _blank(field_name: str, value: Any) -> bool:
+    return value in (None, "") or (field_name == "gender" and value == "u")
+
+
+def import_member_chunk(
+    rows: list[MemberRow],
+    *,
+    source: str,
+    counts: Counts,
+    now: datetime | None = None,
+    joining: bool = True,
+) -> dict[int, int]:
+    """Apply one chunk of parsed rows inside the caller's transaction.
+
+    Returns row number → member id for the rows that resolved. With `joining` (member
+    files) a row with a phone makes the person a member; order buyers (joining=False)
+    who are new to the pool arrive as prospects.
+    """
+    resolved: dict[int, int] = {}
+    if not rows:
+        return resolved
+    now = now or timezone.now()
+    found = _find(key for row in rows for key in row.keys)
+    states = _load(found.values())
+    new_members: dict[int, dict[str, Any]] = {}
+    links: list[tuple[int, Key]] = []
+    dirty: set[int] = set()
+    pairs: set[tuple[int, int]] = set()
+    with connection.cursor() as cursor:
+        pool = iter(_allocate(cursor, len(rows)))
+
+    for row in rows:
+        strong = {found[k] for k in row.keys if k in found and k[0] in STRONG_KINDS}
+        weak = {found[k] for k in row.keys if k in found and k[0] not in STRONG_KINDS}
+        if len(strong) > 1 or (not strong and len(weak) > 1):
+            members = sorted(strong or weak)
+            pairs.update((members[0], other) for other in members[1:])
+            counts.to_review += 1
+            counts.add_error(
+                row.number,
+                "",
+                "",
+                _("Identities name different members; sent to the duplicate review queue."),
+            )
+            continue
+        member_id = next(iter(strong or weak), None)
+        if strong:
+            for other in weak:
+                if other != member_id:
+                    low, high = sorted((member_id, other))  # type: ignore[type-var]
+                    pairs.add((low, high))
+        if member_id is None:
+            member_id = next(pool)
+            resolved[row.number] = member_id
+            state = {name: row.profile.get(name) for name in PROFILE}
+            joined = joining and bool(row.profile.get("phone"))
+            state["member_since"] = (row.registered_at or now) if joined else None
+            state["created_at"] = row.registered_at or now
+            state["private"] = any(key[0] in PRIVATE_KINDS for key in row.keys)
+            new_members[member_id] = state
+            states[member_id] = state
+            for key in row.keys:
+                found[key] = member_id
+                links.append((member_id, key))
+            counts.created += 1
+            continue
+        resolved[row.number] = member_id
+        state = states[member_id]
+        linked = [key for key in row.keys if key not in found]
+        for key in linked:
+            found[key] = member_id
+            links.append((member_id, key))
+        if member_id in new_members and any(key[0] in PRIVATE_KINDS for key in linked):
+            state["private"] = True
+        changed = False
+        for name in PROFILE:
+            value = row.profile.get(name)
+            if value not in (None, "") and _blank(name, state.get(name)):
+                state[name] = value
+                changed = True
+        if joining and row.profile.get("phone") and state.get("member_since") is None:
+            state["member_since"] = row.registered_at or now
+            changed = True
+        if changed and member_id not in new_members:
+            dirty.add(member_id)
+        if linked:
+            counts.merged += 1
+        elif changed and member_id not in new_members:
+            counts.updated += 1
+        else:
+            counts.unchanged += 1
+
+    _write(
+        source=source,
+        now=now,
+        new_members=new_members,
+        links=links,
+        updates=[states[i] for i in dirty],
+        pairs=pairs,
+    )
+    # New members got their stage at insert; existing ones that changed are recomputed.
+    touched = {*dirty, *(member_id for member_id, _key in links if member_id not in new_members)}
+    lifecycle_refresh_ids(ids=sorted(touched), reason=f"import from {source}", now=now)
+    return resolved
+
+
+def _new_stage(state: dict[str, Any]) -> str:
+    if state["member_since"] is not None:
+        return LifecycleStage.MEMBER
+    if state.get("private"):
+        return LifecycleStage.PRIVATE
+    return LifecycleStage.PROSPECT
+
+
+def _write(
+    *,
+    source: str,
+    now: datetime,
+    new_members: dict[int, dict[str, Any]],
+    links: list[tuple[int, Key]],
+    updates: list[dict[str, Any]],
+    pairs: set[tuple[int, int]],
+) -> None:
+    with connection.cursor() as cursor:
+        if new_members:
+            columns = (
+                "id",
+                "name",
+                "gender",
+                "birthday",
+                "phone",
+                "city",
+                "home_store_id",
+                "guide_id",
+                "lifecycle_stage",
+                "stage_changed_at",
+                "source_channel",
+                "member_since",
+                "created_at",
+                "updated_at",
+            )
+            reason = f"import from {source}"[:100]
+            with cursor.copy(f"COPY members_member ({', '.join(columns)}) FROM STDIN") as copy:
+                for member_id, s in new_members.items():
+                    s["stage"] = _new_stage(s)
+                    copy.write_row(
+                        (
+                            member_id,
+                            s["name"] or "",
+                            s["gender"] or "u",
+                            s["birthday"],
+                            s["phone"] or "",
+                            s["city"] or "",
+                            s["home_store_id"],
+                            s["guide_id"],
+                            s["stage"],
+                            now,
+                            source,
+                            s["member_since"],
+                            s["created_at"],
+                            now,
+                        )
+                    )
+            with cursor.copy(
+                "COPY members_lifecyclechange (member_id, from_stage, to_stage, "
+                "reason, changed_at) FROM STDIN"
+            ) as copy:
+                for member_id, s in new_members.items():
+                    if s["stage"] != LifecycleStage.PROSPECT:
+                        copy.write_row(
+                            (member_id, LifecycleStage.PROSPECT, s["stage"], reason, now)
+                        )
+        if links:
+            cursor.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS import_links (member_id bigint, "
+                "kind text, app text, value text) ON COMMIT DELETE ROWS"
+            )
+            with cursor.copy("COPY import_links (member_id, kind, app, value) FROM STDIN") as copy:
+                for member_id, (kind, app, value) in links:
+                    copy.write_row((member_id, kind, app, value))
+            cursor.execute(
+                "INSERT INTO members_identity (member_id, kind, app, value, source, created_at) "
+                "SELECT member_id, kind, app, value, %s, %s FROM import_links "
+                "ON CONFLICT (kind, app, value) DO NOTHING",
+                [source, now],
+            )
+            cursor.execute("DELETE FROM import_links")
+        if updates:
+            cursor.execute(
+                """
+                UPDATE members_member m SET
+                    name = u.name, gender = u.gender, birthday = u.birthday, city = u.city,
+                    home_store_id = u.home_store_id, guide_id = u.guide_id, phone = u.phone,
+                    member_since = u.member_since, updated_at = %s
+                FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::date[], %s::text[],
+                            %s::bigint[], %s::bigint[], %s::text[], %s::timestamptz[])
+                  AS u(id, name, gender, birthday, city, home_store_id, guide_id, phone,
+                       member_since)
+                WHERE m.id = u.id
+                """,
+                [now, *_columns(updates)],
+            )
+    if pairs:
+        MergeSuggestion.objects.bulk_create(
+            [
+                MergeSuggestion(
+                    member_a_id=a, member_b_id=b, reason="import: identities name different members"
+                )
+                for a, b in sorted(pairs)
+                if a != b
+            ],
+            ignore_conflicts=True,
+        )
+
+
+def _columns(updates: list[dict[str, Any]]) -> list[list[Any]]:
+    names = (
+        "id",
+        "name",
+        "gender",
+        "birthday",
+        "city",
+        "home_store_id",
+        "guide_id",
+        "phone",
+        "member_since",
+    )
+    blank_text = {"name", "gender", "city", "phone"}
+    return [
+        [
+            (u.get(n) or ("u" if n == "gender" else "")) if n in blank_text else u.get(n)
+            for u in updates
+        ]
+        for n in names
+    ]
+
+
+def lookups_for_import() -> Lookups:
+    from django.conf import settings
+
+    from scrm.org.models import Staff, Store
+
+    return Lookups(
+        stores=dict(Store.objects.values_list("code", "pk")),
+        guides=dict(
+            Staff.objects.filter(role="guide", is_active=True).values_list("username", "pk")
+        ),
+        app_id=getattr(settings, "WECHAT_APP_ID", "") or "sandbox-mini-program",
+    )

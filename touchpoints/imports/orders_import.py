@@ -1,0 +1,383 @@
+"""Order rows → orders, a chunk at a time, set-based.
+
+A row is an order line; consecutive rows with the same order number are one order
+(channel exports list them together). Buyers are found by any identity; unknown buyers
+join the pool as prospects. Order numbers already recorded are skipped, except that a
+larger refund in the file is applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from members.models import Channel, IdentityKind, OrderStatus
+from members.services.lifecycle import lifecycle_refresh_ids
+from touchpoints.imports import normalize as norm
+from touchpoints.imports.mappings import (
+    BUYER_ID_KIND,
+    ID_COLUMNS,
+    IDENTITY_FIELDS,
+    REQUIRED_ORDER_FIELDS,
+    SOURCE_CHANNEL,
+)
+from touchpoints.imports.members_import import Counts, Key, Lookups, MemberRow, import_member_chunk
+
+
+@dataclass
+class ParsedOrder:
+    first_row: int
+    last_row: int
+    channel: str
+    order_id: str
+    paid_at: datetime
+    amount: Decimal
+    refund: Decimal
+    store_id: int | None
+    guide_id: int | None
+    buyer_keys: list[Key]
+    phone: str
+    lines: list[tuple[str, str, str, int, Decimal, Decimal]] = field(default_factory=list)
+    errors: list[tuple[int, str, str, str]] = field(default_factory=list)
+    rejected: int = 0
+
+
+def required_order_columns(columns: dict[str, int], source: str) -> list[str]:
+    missing = [name for name in REQUIRED_ORDER_FIELDS if name not in columns]
+    if not IDENTITY_FIELDS & set(columns):
+        missing.append("phone")
+    if source == "generic" and "channel" not in columns:
+        missing.insert(0, "channel")
+    return missing
+
+
+class OrderRowParser:
+    def __init__(
+        self, *, source: str, columns: dict[str, int], headers: Sequence[str], lookups: Lookups
+    ) -> None:
+        self.source = source
+        self.columns = columns
+        self.headers = headers
+        self.lookups = lookups
+        self.buyer_kind = BUYER_ID_KIND.get(source)
+        self.buffer: ParsedOrder | None = None
+        self.safe_row = 0
+        self.now = timezone.now()
+
+    def cell(self, cells: list[str], name: str) -> str:
+        index = self.columns.get(name)
+        if index is None or index >= len(cells):
+            return ""
+        return cells[index].strip()
+
+    def header(self, name: str) -> str:
+        return self.headers[self.columns[name]] if name in self.columns else ""
+
+    def feed(self, number: int, cells: list[str], counts: Counts, out: list[ParsedOrder]) -> None:
+        errors: list[tuple[str, str, str]] = []
+
+        def fail(name: str, reason: str) -> None:
+            errors.append((self.header(name), self.cell(cells, name), reason))
+
+        channel = SOURCE_CHANNEL.get(self.source, "")
+        if self.source == "generic":
+            channel = self.cell(cells, "channel")
+            if channel not in Channel.values:
+                fail("channel", _("Unknown channel (use tmall, jd, meituan, pos, …)."))
+        order_id = self.cell(cells, "order_id")
+        if not order_id or len(order_id) > 64:
+            fail("order_id", _("An order number of 1–64 characters is needed."))
+        key = (channel, order_id) if order_id and not errors else None
+        if self.buffer is not None and (
+            key is None or key != (self.buffer.channel, self.buffer.order_id)
+        ):
+            self._emit(counts, out)
+        if self.buffer is not None:
+            order = self.buffer
+        else:
+            order = self._order_fields(cells, channel, order_id, number, fail)
+        line = self._line(cells, fail)
+        if errors:
+            target = self.buffer if self.buffer is not None else None
+            rows_errors = [(number, c[:100], v[:200], r[:300]) for c, v, r in errors]
+            if target is not None:
+                target.errors.extend(rows_errors)
+                target.rejected += 1
+                target.last_row = number
+            else:
+                counts.rejected += 1
+                counts.errors.extend(rows_errors)
+                self.safe_row = number
+            return
+        assert order is not None
+        if self.buffer is None:
+            self.buffer = order
+        if line is not None:
+            self.buffer.lines.append(line)
+        self.buffer.last_row = number
+
+    def _order_fields(
+        self, cells: list[str], channel: str, order_id: str, number: int, fail: Any
+    ) -> ParsedOrder | None:
+        paid_at = amount = None
+        refund = Decimal("0")
+        value = self.cell(cells, "paid_at")
+        try:
+            paid_at = norm.parse_datetime(value) if value else None
+            if paid_at is None:
+                fail("paid_at", _("The payment time is missing."))
+            elif paid_at > self.now + timedelta(minutes=10):
+                fail("paid_at", _("The payment time is in the future."))
+        except norm.CellError as exc:
+            fail("paid_at", str(exc))
+        try:
+            amount = norm.amount(self.cell(cells, "amount") or "x")
+        except norm.CellError as exc:
+            fail("amount", str(exc))
+        refund_text = self.cell(cells, "refund_amount")
+        if refund_text:
+            try:
+                refund = norm.amount(refund_text)
+                if amount is not None and refund > amount:
+                    fail("refund_amount", _("The refund is larger than the order amount."))
+            except norm.CellError as exc:
+                fail("refund_amount", str(exc))
+        store_id = guide_id = None
+        store = self.cell(cells, "store_code")
+        if store:
+            store_id = self.lookups.stores.get(store)
+            if store_id is None:
+                fail("store_code", _("Unknown store code."))
+        guide = self.cell(cells, "guide")
+        if guide:
+            guide_id = self.lookups.guides.get(guide)
+            if guide_id is None:
+                fail("guide", _("Unknown guide (use the guide's username)."))
+        keys: list[Key] = []
+        phone = self.cell(cells, "phone")
+        if phone:
+            try:
+                phone = norm.phone(phone)
+                keys.append((IdentityKind.PHONE, "", phone))
+            except norm.CellError as exc:
+                fail("phone", str(exc))
+                phone = ""
+        buyer = self.cell(cells, "buyer_id")
+        if buyer and self.buyer_kind:
+            app = self.lookups.app_id if self.buyer_kind == IdentityKind.OPENID else ""
+            keys.append((self.buyer_kind, app, buyer[:128]))
+        for column, kind in ID_COLUMNS.items():
+            value = self.cell(cells, column)
+            if value:
+                keys.append((kind, "", value[:128]))
+        if not keys and phone == "" and not self.cell(cells, "phone"):
+            fail("", _("The row names no buyer: it has no phone or buyer id."))
+        if paid_at is None or amount is None or not order_id or not keys:
+            return None
+        return ParsedOrder(
+            number,
+            number,
+            channel,
+            order_id,
+            paid_at,
+            amount,
+            refund,
+            store_id,
+            guide_id,
+            keys,
+            phone,
+        )
+
+    def _line(self, cells: list[str], fail: Any) -> tuple[Any, ...] | None:
+        sku, product = self.cell(cells, "sku"), self.cell(cells, "product_name")
+        if not sku and not product:
+            return None
+        try:
+            quantity = norm.quantity(self.cell(cells, "quantity") or "1")
+        except norm.CellError as exc:
+            fail("quantity", str(exc))
+            return None
+        price_text = self.cell(cells, "unit_price")
+        try:
+            price = norm.amount(price_text) if price_text else Decimal("0.00")
+        except norm.CellError as exc:
+            fail("unit_price", str(exc))
+            return None
+        return (
+            (sku or product)[:64],
+            (product or sku)[:200],
+            self.cell(cells, "category")[:100],
+            quantity,
+            price,
+            (price * quantity).quantize(Decimal("0.01")),
+        )
+
+    def _emit(self, counts: Counts, out: list[ParsedOrder]) -> None:
+        order = self.buffer
+        assert order is not None
+        out.append(order)
+        counts.rejected += order.rejected
+        counts.errors.extend(order.errors)
+        self.safe_row = order.last_row
+        self.buffer = None
+
+    def flush(self, counts: Counts, out: list[ParsedOrder]) -> None:
+        if self.buffer is not None:
+            self._emit(counts, out)
+
+
+STATS_SQL = """
+UPDATE members_member m
+SET order_count = s.n, total_spent = s.spent, first_order_at = s.first,
+    last_order_at = s.last, updated_at = now()
+FROM (
+    SELECT member_id, count(*) FILTER (WHERE status <> 'refunded') AS n,
+           COALESCE(sum(amount - refunded_amount) FILTER (WHERE status <> 'refunded'), 0)
+               AS spent,
+           min(paid_at) FILTER (WHERE status <> 'refunded') AS first,
+           max(paid_at) FILTER (WHERE status <> 'refunded') AS last
+    FROM members_order WHERE member_id = ANY(%s) GROUP BY member_id
+) s
+WHERE m.id = s.member_id
+"""
+
+
+def import_order_chunk(
+    orders: list[ParsedOrder], *, source: str, counts: Counts, now: datetime | None = None
+) -> None:
+    now = now or timezone.now()
+    if not orders:
+        return
+    existing = _existing(orders)
+    refunds: list[tuple[int, Decimal, str]] = []
+    fresh: list[ParsedOrder] = []
+    seen: set[tuple[str, str]] = set()
+    for order in orders:
+        key = (order.channel, order.order_id)
+        if key in existing or key in seen:
+            order_pk, amount, refunded = existing.get(key, (None, order.amount, Decimal(0)))
+            if order_pk is not None and order.refund > refunded and order.refund <= amount:
+                status = (
+                    OrderStatus.REFUNDED
+                    if order.refund == amount
+                    else OrderStatus.PARTIALLY_REFUNDED
+                )
+                refunds.append((order_pk, order.refund, status))
+                counts.updated += 1
+            else:
+                counts.unchanged += 1
+            continue
+        seen.add(key)
+        fresh.append(order)
+
+    buyers = [
+        MemberRow(
+            order.first_row, order.buyer_keys, {"phone": order.phone} if order.phone else {}, None
+        )
+        for order in fresh
+    ]
+    buyer_counts = Counts()
+    resolved = import_member_chunk(
+        buyers, source=source, counts=buyer_counts, now=now, joining=False
+    )
+    placed = [order for order in fresh if order.first_row in resolved]
+    for order in fresh:
+        if order.first_row not in resolved:
+            counts.to_review += 1
+            counts.add_error(
+                order.first_row,
+                "",
+                order.order_id,
+                _(
+                    "The buyer's identities name different members; the order waits until the "
+                    "duplicate is reviewed."
+                ),
+            )
+    touched = set(resolved.values())
+    with connection.cursor() as cursor:
+        if placed:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence('members_order', 'id')) "
+                "FROM generate_series(1, %s)",
+                [len(placed)],
+            )
+            ids = [row[0] for row in cursor.fetchall()]
+            columns = (
+                "id",
+                "channel",
+                "external_id",
+                "member_id",
+                "store_id",
+                "guide_id",
+                "paid_at",
+                "amount",
+                "refunded_amount",
+                "status",
+                "created_at",
+            )
+            with cursor.copy(f"COPY members_order ({', '.join(columns)}) FROM STDIN") as copy:
+                for order_pk, order in zip(ids, placed, strict=True):
+                    status = OrderStatus.PAID
+                    if order.refund:
+                        status = (
+                            OrderStatus.REFUNDED
+                            if order.refund == order.amount
+                            else OrderStatus.PARTIALLY_REFUNDED
+                        )
+                    copy.write_row(
+                        (
+                            order_pk,
+                            order.channel,
+                            order.order_id,
+                            resolved[order.first_row],
+                            order.store_id,
+                            order.guide_id,
+                            order.paid_at,
+                            order.amount,
+                            order.refund,
+                            status,
+                            now,
+                        )
+                    )
+            with cursor.copy(
+                "COPY members_orderline (order_id, sku, product_name, category, "
+                "quantity, unit_price, amount) FROM STDIN"
+            ) as copy:
+                for order_pk, order in zip(ids, placed, strict=True):
+                    for line in order.lines:
+                        copy.write_row((order_pk, *line))
+            counts.created += len(placed)
+        if refunds:
+            cursor.execute(
+                """
+                UPDATE members_order o SET refunded_amount = r.refund, status = r.status
+                FROM unnest(%s::bigint[], %s::numeric[], %s::text[]) AS r(id, refund, status)
+                WHERE o.id = r.id RETURNING o.member_id
+                """,
+                [[r[0] for r in refunds], [r[1] for r in refunds], [r[2] for r in refunds]],
+            )
+            touched.update(row[0] for row in cursor.fetchall())
+        if touched:
+            cursor.execute(STATS_SQL, [sorted(touched)])
+    lifecycle_refresh_ids(ids=sorted(touched), reason=f"orders from {source}", now=now)
+
+
+def _existing(orders: list[ParsedOrder]) -> dict[tuple[str, str], tuple[int, Decimal, Decimal]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT o.channel, o.external_id, o.id, o.amount, o.refunded_amount
+            FROM members_order o
+            JOIN unnest(%s::text[], %s::text[]) AS k(channel, external_id)
+              ON o.channel = k.channel AND o.external_id = k.external_id
+            """,
+            [[o.channel for o in orders], [o.order_id for o in orders]],
+        )
+        return {(c, e): (pk, amount, refunded) for c, e, pk, amount, refunded in cursor.fetchall()}

@@ -1,0 +1,145 @@
+"""One measured step of `bench import`, run in its own process against a scratch database.
+
+Not for everyday use: `python manage.py bench import` drives it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import connection, transaction
+
+
+def _peak_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+class Command(BaseCommand):
+    help = "Internal: one step of `bench import` (migrate, preload, import, baselines)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("step")
+        parser.add_argument("params", nargs="*")
+
+    def handle(self, *args: Any, step: str, **options: Any) -> None:
+        extra = options["params"]
+        started = time.perf_counter()
+        result: dict[str, Any] = {}
+        if step == "migrate":
+            call_command("migrate", verbosity=0)
+        elif step == "preload":
+            result = self._preload(int(extra[0]))
+        elif step == "import":
+            result = self._import(extra[0], Path(extra[1]))
+        elif step == "import_export":
+            result = self._import_export(Path(extra[0]), int(extra[1]))
+        elif step == "copy":
+            result = self._copy(Path(extra[0]))
+        result.setdefault("seconds", round(time.perf_counter() - started, 3))
+        result["peak_rss_mb"] = _peak_mb()
+        self.stdout.write(json.dumps(result))
+
+    def _preload(self, count: int) -> dict[str, Any]:
+        """Put the first `count` people of the file in the pool already (by COPY)."""
+        from django.utils import timezone
+
+        from touchpoints.bench import phone
+
+        now = timezone.now()
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence('members_member','id')) "
+                "FROM generate_series(1, %s)",
+                [count],
+            )
+            ids = [row[0] for row in cursor.fetchall()]
+            with cursor.copy(
+                "COPY members_member (id, name, phone, city, source_channel, created_at, updated_at) FROM STDIN"
+            ) as copy:
+                for n, member_id in enumerate(ids):
+                    copy.write_row((member_id, "", f"+86{phone(n)}", "", "pos", now, now))
+            with cursor.copy(
+                "COPY members_identity (member_id, kind, app, value, source, created_at) FROM STDIN"
+            ) as copy:
+                for n, member_id in enumerate(ids):
+                    copy.write_row((member_id, "phone", "", f"+86{phone(n)}", "pos", now))
+        return {"rows": count}
+
+    def _import(self, kind: str, path: Path) -> dict[str, Any]:
+        from django.core.files import File
+
+        from touchpoints.imports.jobs import import_job_create, import_job_run
+
+        started = time.perf_counter()
+        with path.open("rb") as handle:
+            upload = File(handle, name=path.name)
+            upload.size = path.stat().st_size
+            job = import_job_create(
+                upload=upload, kind=kind, source="generic", actor=None, enqueue=False
+            )  # type: ignore[arg-type]
+        job = import_job_run(job.pk, worker="bench") or job
+        return {
+            "rows": job.rows_done - 1,
+            "seconds": round(time.perf_counter() - started, 3),
+            "status": job.status,
+            "created": job.created,
+            "updated": job.updated,
+            "merged": job.merged,
+            "unchanged": job.unchanged,
+            "rejected": job.rejected,
+        }
+
+    def _import_export(self, path: Path, sample: int) -> dict[str, Any]:
+        """django-import-export's default ModelResource on the first `sample` rows."""
+        import tablib
+        from import_export.resources import modelresource_factory
+
+        from members.models import Member
+
+        data = tablib.Dataset(headers=["name", "phone", "city"])
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.reader(handle)
+            next(reader)
+            for n, row in enumerate(reader):
+                if n >= sample:
+                    break
+                data.append([row[1], row[0], row[4]])
+        resource = modelresource_factory(model=Member)()
+        started = time.perf_counter()
+        result = resource.import_data(data, dry_run=False)
+        return {
+            "rows": sample,
+            "seconds": round(time.perf_counter() - started, 3),
+            "errors": len(result.row_errors()),
+        }
+
+    def _copy(self, path: Path) -> dict[str, Any]:
+        """Raw COPY of the already-clean rows into the member table (rolled back)."""
+        from members.phones import try_normalize_phone
+
+        rows = []
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.reader(handle)
+            next(reader)
+            for row in reader:
+                number = try_normalize_phone(row[0])
+                if number:
+                    rows.append((row[1], number, row[4]))
+        started = time.perf_counter()
+        with transaction.atomic(), connection.cursor() as cursor:
+            with cursor.copy(
+                "COPY members_member (name, phone, city, source_channel, created_at, updated_at) FROM STDIN"
+            ) as copy:
+                now = "2026-01-01 00:00:00+08"
+                for name, number, city in rows:
+                    copy.write_row((name, number, city, "import", now, now))
+            seconds = time.perf_counter() - started
+            transaction.set_rollback(True)
+        return {"rows": len(rows), "seconds": round(seconds, 3)}

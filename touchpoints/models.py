@@ -1,1 +1,0 @@
-"""Channels, touchpoints, events and import jobs arrive with the touchpoints issue."""

@@ -1,0 +1,19 @@
+from touchpoints.models.imports import (
+    ImportEvent,
+    ImportJob,
+    ImportKind,
+    ImportMapping,
+    ImportRowError,
+    ImportSource,
+    ImportStatus,
+)
+
+__all__ = [
+    "ImportEvent",
+    "ImportJob",
+    "ImportKind",
+    "ImportMapping",
+    "ImportRowError",
+    "ImportSource",
+    "ImportStatus",
+]

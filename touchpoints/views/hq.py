@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from scrm.core.access import hq_required
+from touchpoints import selectors
+from touchpoints.forms import ImportUploadForm, MappingForm
+from touchpoints.imports import mappings
+from touchpoints.imports.jobs import import_job_cancel, import_job_create
+from touchpoints.imports.reader import ImportFileError
+from touchpoints.services import mapping_update
+
+
+def _hq_only(view: Any) -> Any:
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_hq:  # type: ignore[union-attr]
+            return render(
+                request,
+                "403.html",
+                {"message": _("Imports are run by head-office staff."), "home_url": "/hq/"},
+                status=403,
+            )
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+@hq_required
+@_hq_only
+def imports(request: HttpRequest) -> HttpResponse:
+    form = ImportUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            job = import_job_create(
+                upload=form.cleaned_data["file"],
+                kind=form.cleaned_data["kind"],
+                source=form.cleaned_data["source"],
+                actor=request.user,
+            )
+        except ImportFileError as exc:
+            form.add_error("file", exc.message)
+        else:
+            messages.success(request, _("Uploaded. The import runs in the background."))
+            return redirect("hq:import-detail", job_id=job.pk)
+    page = Paginator(selectors.import_job_list(user=request.user), 20).get_page(
+        request.GET.get("page")
+    )
+    return render(
+        request,
+        "touchpoints/hq/imports.html",
+        {"form": form, "page": page},
+        status=400 if form.errors else 200,
+    )
+
+
+def _job(request: HttpRequest, job_id: int) -> Any:
+    job = selectors.import_job_list(user=request.user).filter(pk=job_id).first()
+    if job is None:
+        raise Http404
+    return job
+
+
+@hq_required
+@_hq_only
+def import_detail(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = _job(request, job_id)
+    context = {
+        "job": job,
+        "events": selectors.import_events(job),
+        "errors": selectors.import_errors(job)[:50],
+    }
+    if request.htmx:  # type: ignore[attr-defined]
+        return render(request, "touchpoints/hq/_import_progress.html", context)
+    return render(request, "touchpoints/hq/import_detail.html", context)
+
+
+@hq_required
+@_hq_only
+@require_POST
+def import_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = import_job_cancel(job=_job(request, job_id), actor=request.user)
+    messages.info(
+        request, _("Cancel requested.") if not job.is_finished else _("The import has stopped.")
+    )
+    return redirect("hq:import-detail", job_id=job.pk)
+
+
+ERROR_HEADER = ["row", "column", "value", "reason"]
+
+
+@hq_required
+@_hq_only
+def import_error_report(request: HttpRequest, job_id: int, file_format: str) -> HttpResponse:
+    job = _job(request, job_id)
+    rows = selectors.import_errors(job).values_list("row_number", "column", "value", "reason")
+    name = f"import-{job.pk}-errors.{file_format}"
+    if file_format == "xlsx":
+        from openpyxl import Workbook
+
+        book = Workbook(write_only=True)
+        sheet = book.create_sheet(_("Errors"))
+        sheet.append([_("Row"), _("Column"), _("Value"), _("Reason")])
+        for row in rows.iterator(chunk_size=5000):
+            sheet.append(list(row))
+        buffer = io.BytesIO()
+        book.save(buffer)
+        response = HttpResponse(
+            buffer.getvalue(),
+            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+    else:
+        text = io.StringIO()
+        writer = csv.writer(text)
+        writer.writerow([_("Row"), _("Column"), _("Value"), _("Reason")])
+        for row in rows.iterator(chunk_size=5000):
+            writer.writerow(row)
+        response = HttpResponse("\ufeff" + text.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@hq_required
+def import_template(request: HttpRequest, kind: str) -> HttpResponse:
+    if kind not in ("members", "orders"):
+        raise Http404
+    text = io.StringIO()
+    csv.writer(text).writerow(mappings.template_headers(kind))
+    response = HttpResponse("\ufeff" + text.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="scrm-{kind}-template.csv"'
+    return response
+
+
+@hq_required
+@_hq_only
+def mapping_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "touchpoints/hq/mappings.html", {"mappings": selectors.mapping_list()})
+
+
+@hq_required
+@_hq_only
+def mapping_edit(request: HttpRequest, mapping_id: int) -> HttpResponse:
+    mapping = selectors.mapping_list().filter(pk=mapping_id).first()
+    if mapping is None:
+        raise Http404
+    form = MappingForm(request.POST or None, mapping=mapping)
+    if request.method == "POST" and form.is_valid():
+        mapping_update(mapping=mapping, columns=form.columns(), actor=request.user)
+        messages.success(request, _("Mapping saved."))
+        return redirect("hq:import-mappings")
+    return render(request, "touchpoints/hq/mapping_edit.html", {"form": form, "mapping": mapping})
