@@ -6,7 +6,7 @@ from touchpoints.imports.jobs import import_job_run, stalled_jobs
 
 
 @shared_task(bind=True)
-def run_import_job(self, job_id: int) -> None:  # type: ignore[no-untyped-def]
+def run_import_job(self, job_id: int) -> None:
     """Run or resume one import job. A second delivery finds the lease taken and returns."""
     hostname = str(getattr(self.request, "hostname", None) or socket.gethostname())
     import_job_run(job_id, worker=hostname)

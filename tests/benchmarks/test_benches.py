@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from members.models import Member
 from scrm.core.bench import BENCHES
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.mark.parametrize("name", sorted(BENCHES))

@@ -32,12 +32,14 @@ def big_member_file() -> tuple[bytes, int]:
     return csv_bytes(rows), bad
 
 
-def test_upload_from_the_web_is_imported_by_the_worker(client: Client, org: Org,
-                                                      celery_worker: Any) -> None:
+def test_upload_from_the_web_is_imported_by_the_worker(
+    client: Client, org: Org, celery_worker: Any
+) -> None:
     client.force_login(org.hq_operator)
     content = csv_bytes([["手机号", "姓名"], ["13812345678", "网页上传"], ["bad", "坏"]])
-    response = client.post("/hq/imports/", {"kind": "members", "source": "generic",
-                                            "file": upload("web.csv", content)})
+    response = client.post(
+        "/hq/imports/", {"kind": "members", "source": "generic", "file": upload("web.csv", content)}
+    )
     job = ImportJob.objects.get()
     assert response["Location"] == f"/hq/imports/{job.pk}/"
     wait_for(lambda: ImportJob.objects.get(pk=job.pk).is_finished, timeout=60)
@@ -55,10 +57,10 @@ def test_a_worker_killed_mid_job_is_resumed_without_duplicates_or_lost_rows(
     settings.IMPORT_LEASE_SECONDS = 3
     first = start_worker(tmp_path / "first.log", "doomed", **env)
     try:
-        job = import_job_create(upload=upload("big.csv", content), kind="members",
-                                source="generic", actor=None)
-        wait_for(lambda: ImportJob.objects.get(pk=job.pk).rows_done > 0, timeout=60,
-                 interval=0.02)
+        job = import_job_create(
+            upload=upload("big.csv", content), kind="members", source="generic", actor=None
+        )
+        wait_for(lambda: ImportJob.objects.get(pk=job.pk).rows_done > 0, timeout=60, interval=0.02)
     finally:
         stop_worker(first, force=True)  # SIGKILL: no chance to finish the chunk or clean up
     job.refresh_from_db()

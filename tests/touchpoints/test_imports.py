@@ -25,44 +25,63 @@ from touchpoints.models import ImportJob, ImportRowError, ImportStatus
 
 
 def run(name: str, content: bytes, kind: str, source: str) -> ImportJob:
-    job = import_job_create(upload=upload(name, content), kind=kind, source=source,
-                            actor=None, enqueue=False)
+    job = import_job_create(
+        upload=upload(name, content), kind=kind, source=source, actor=None, enqueue=False
+    )
     result = import_job_run(job.pk, worker="test")
     assert result is not None
     return result
 
 
 def counts(job: ImportJob) -> dict[str, int]:
-    return {k: getattr(job, k) for k in ("created", "updated", "merged", "unchanged",
-                                         "rejected", "to_review")}
+    return {
+        k: getattr(job, k)
+        for k in ("created", "updated", "merged", "unchanged", "rejected", "to_review")
+    }
 
 
 def errors(job: ImportJob) -> list[tuple[int, str, str]]:
-    return list(ImportRowError.objects.filter(job=job).values_list("row_number", "column",
-                                                                   "value"))
+    return list(ImportRowError.objects.filter(job=job).values_list("row_number", "column", "value"))
 
 
-@pytest.mark.parametrize(("encoding", "name"), [
-    ("utf-8", "tmall.csv"), ("utf-8-sig", "tmall-bom.csv"), ("gbk", "tmall-gbk.csv"),
-    ("gb18030", "tmall-gb18030.csv"), (None, "tmall.xlsx"),
-])
+@pytest.mark.parametrize(
+    ("encoding", "name"),
+    [
+        ("utf-8", "tmall.csv"),
+        ("utf-8-sig", "tmall-bom.csv"),
+        ("gbk", "tmall-gbk.csv"),
+        ("gb18030", "tmall-gb18030.csv"),
+        (None, "tmall.xlsx"),
+    ],
+)
 def test_tmall_members_in_every_encoding(db: None, encoding: str | None, name: str) -> None:
-    content = xlsx_bytes(TMALL_MEMBERS) if encoding is None else csv_bytes(TMALL_MEMBERS,
-                                                                            encoding)
+    content = xlsx_bytes(TMALL_MEMBERS) if encoding is None else csv_bytes(TMALL_MEMBERS, encoding)
     job = run(name, content, "members", "tmall")
     assert job.status == ImportStatus.DONE
-    assert job.encoding == ("" if encoding is None else {"gbk": "gb18030"}.get(
-        encoding, encoding))
+    assert job.encoding == ("" if encoding is None else {"gbk": "gb18030"}.get(encoding, encoding))
     # 林小雨 and 陈杰 and the nickname-only buyer are new; row 4 is 林小雨 again (same phone,
     # a second Tmall id: merged); rows 5 and 6 are rejected.
-    assert counts(job) == {"created": 3, "updated": 0, "merged": 1, "unchanged": 0,
-                           "rejected": 2, "to_review": 0}
+    assert counts(job) == {
+        "created": 3,
+        "updated": 0,
+        "merged": 1,
+        "unchanged": 0,
+        "rejected": 2,
+        "to_review": 0,
+    }
     assert errors(job) == [(5, "手机号", "1381234"), (6, "生日", "1990-02-30")]
     lin = Member.objects.get(phone="+8613812340001")
-    assert (lin.name, lin.gender, str(lin.birthday), lin.city) == ("林小雨", "f", "1992-03-08",
-                                                                  "杭州")
+    assert (lin.name, lin.gender, str(lin.birthday), lin.city) == (
+        "林小雨",
+        "f",
+        "1992-03-08",
+        "杭州",
+    )
     assert sorted(lin.identities.values_list("kind", "value")) == [
-        ("phone", "+8613812340001"), ("tmall", "tb_dup"), ("tmall", "tb_小雨点")]
+        ("phone", "+8613812340001"),
+        ("tmall", "tb_dup"),
+        ("tmall", "tb_小雨点"),
+    ]
     assert lin.lifecycle_stage == LifecycleStage.MEMBER
     assert lin.source_channel == "tmall"
     nick_only = Identity.objects.get(value="tb_only_nick").member
@@ -72,12 +91,24 @@ def test_tmall_members_in_every_encoding(db: None, encoding: str | None, name: s
 
 def test_importing_the_same_file_twice_creates_nothing_new(db: None) -> None:
     first = run("jd.csv", csv_bytes(JD_MEMBERS), "members", "jd")
-    assert counts(first) == {"created": 2, "updated": 0, "merged": 0, "unchanged": 0,
-                             "rejected": 1, "to_review": 0}
+    assert counts(first) == {
+        "created": 2,
+        "updated": 0,
+        "merged": 0,
+        "unchanged": 0,
+        "rejected": 1,
+        "to_review": 0,
+    }
     state = (Member.objects.count(), Identity.objects.count())
     second = run("jd.csv", csv_bytes(JD_MEMBERS), "members", "jd")
-    assert counts(second) == {"created": 0, "updated": 0, "merged": 0, "unchanged": 2,
-                              "rejected": 1, "to_review": 0}
+    assert counts(second) == {
+        "created": 0,
+        "updated": 0,
+        "merged": 0,
+        "unchanged": 2,
+        "rejected": 1,
+        "to_review": 0,
+    }
     assert (Member.objects.count(), Identity.objects.count()) == state
 
 
@@ -86,8 +117,14 @@ def test_existing_members_are_found_updated_and_merged(db: None) -> None:
     IdentityFactory(member=known, kind="phone", value="+8613512340001")
     job = run("jd.csv", csv_bytes(JD_MEMBERS), "members", "jd")
     # Row 2 is the known member: the JD id links (merged) and blanks fill in.
-    assert counts(job) == {"created": 1, "updated": 0, "merged": 1, "unchanged": 0,
-                           "rejected": 1, "to_review": 0}
+    assert counts(job) == {
+        "created": 1,
+        "updated": 0,
+        "merged": 1,
+        "unchanged": 0,
+        "rejected": 1,
+        "to_review": 0,
+    }
     known.refresh_from_db()
     assert (known.name, known.city) == ("孙悦", "北京")
     assert known.identities.filter(kind="jd", value="jd_user_01").exists()
@@ -109,8 +146,14 @@ def test_conflicting_identities_go_to_review_and_change_nothing(db: None) -> Non
 def test_pos_members_with_store_and_guide_codes(org: Org) -> None:
     rows = [POS_MEMBERS[0], POS_MEMBERS[1], POS_MEMBERS[2], POS_MEMBERS[3]]
     job = run("pos.csv", csv_bytes(rows), "members", "pos")
-    assert counts(job) == {"created": 1, "updated": 0, "merged": 0, "unchanged": 0,
-                           "rejected": 2, "to_review": 0}
+    assert counts(job) == {
+        "created": 1,
+        "updated": 0,
+        "merged": 0,
+        "unchanged": 0,
+        "rejected": 2,
+        "to_review": 0,
+    }
     assert errors(job) == [(3, "门店编码", "NOPE"), (4, "导购工号", "nobody")]
     zhang = Member.objects.get(phone="+8613700001111")
     assert (zhang.home_store, zhang.guide) == (org.a1, org.guide_a1)
@@ -119,12 +162,22 @@ def test_pos_members_with_store_and_guide_codes(org: Org) -> None:
 def test_pos_orders_with_lines_refunds_and_new_buyers(org: Org) -> None:
     run("pos.csv", csv_bytes(POS_MEMBERS[:2]), "members", "pos")
     job = run("orders.csv", csv_bytes(POS_ORDERS), "orders", "pos")
-    assert counts(job) == {"created": 3, "updated": 0, "merged": 0, "unchanged": 0,
-                           "rejected": 1, "to_review": 0}
+    assert counts(job) == {
+        "created": 3,
+        "updated": 0,
+        "merged": 0,
+        "unchanged": 0,
+        "rejected": 1,
+        "to_review": 0,
+    }
     assert errors(job) == [(5, "销售时间", "2025-13-02")]
     t1 = Order.objects.get(external_id="T0001")
-    assert (t1.member.name, t1.store, t1.guide, t1.amount) == ("张三", org.a1, org.guide_a1,
-                                                               Decimal("918.00"))
+    assert (t1.member.name, t1.store, t1.guide, t1.amount) == (
+        "张三",
+        org.a1,
+        org.guide_a1,
+        Decimal("918.00"),
+    )
     t2 = Order.objects.get(external_id="T0002")
     assert [line.sku for line in t2.lines.all()] == ["SK-A005", "SK-A003"]
     assert t2.amount == Decimal("1299.00")
@@ -135,8 +188,14 @@ def test_pos_orders_with_lines_refunds_and_new_buyers(org: Org) -> None:
     zhang = Member.objects.get(phone="+8613700001111")
     assert (zhang.order_count, zhang.total_spent) == (1, Decimal("918.00"))
     again = run("orders.csv", csv_bytes(POS_ORDERS), "orders", "pos")
-    assert counts(again) == {"created": 0, "updated": 0, "merged": 0, "unchanged": 3,
-                             "rejected": 1, "to_review": 0}
+    assert counts(again) == {
+        "created": 0,
+        "updated": 0,
+        "merged": 0,
+        "unchanged": 3,
+        "rejected": 1,
+        "to_review": 0,
+    }
     refunded = [list(r) for r in POS_ORDERS]
     refunded[5][5] = "200"
     later = run("orders.csv", csv_bytes(refunded), "orders", "pos")
@@ -146,23 +205,35 @@ def test_pos_orders_with_lines_refunds_and_new_buyers(org: Org) -> None:
     assert Order.objects.count() == 3
 
 
-@pytest.mark.parametrize(("name", "content", "code"), [
-    ("empty.csv", b"", "file_empty"),
-    ("header-only.csv", "手机号,姓名\r\n".encode(), "file_no_rows"),
-    ("latin1.csv", "手机号,姓名\n13812340001,Zoë\n".encode() + b"\xff\xfe\xfa\n",
-     "file_encoding"),
-    ("photo.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(200), "file_binary"),
-    ("fake.xlsx", "手机号,姓名\n13812340001,张三\n".encode(), "file_not_xlsx"),
-    ("broken.xlsx", b"PK\x03\x04" + bytes(100), "file_not_xlsx"),
-    ("no-phone.csv", "姓名,城市\n张三,上海\n".encode(), "file_missing_columns"),
-])
-def test_bad_files_are_refused_and_write_nothing(db: None, name: str, content: bytes,
-                                                 code: str, settings: Any) -> None:
+@pytest.mark.parametrize(
+    ("name", "content", "code"),
+    [
+        ("empty.csv", b"", "file_empty"),
+        ("header-only.csv", "手机号,姓名\r\n".encode(), "file_no_rows"),
+        (
+            "latin1.csv",
+            "手机号,姓名\n13812340001,Zoë\n".encode() + b"\xff\xfe\xfa\n",
+            "file_encoding",
+        ),
+        ("photo.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(200), "file_binary"),
+        ("fake.xlsx", "手机号,姓名\n13812340001,张三\n".encode(), "file_not_xlsx"),
+        ("broken.xlsx", b"PK\x03\x04" + bytes(100), "file_not_xlsx"),
+        ("no-phone.csv", "姓名,城市\n张三,上海\n".encode(), "file_missing_columns"),
+    ],
+)
+def test_bad_files_are_refused_and_write_nothing(
+    db: None, name: str, content: bytes, code: str, settings: Any
+) -> None:
     media = Path(settings.MEDIA_ROOT)
     before = set(media.rglob("*")) if media.exists() else set()
     with pytest.raises(ImportFileError) as error:
-        import_job_create(upload=upload(name, content), kind="members", source="generic",
-                          actor=None, enqueue=False)
+        import_job_create(
+            upload=upload(name, content),
+            kind="members",
+            source="generic",
+            actor=None,
+            enqueue=False,
+        )
     assert error.value.code == code
     assert error.value.message
     assert ImportJob.objects.count() == 0 and Member.objects.count() == 0
@@ -171,8 +242,13 @@ def test_bad_files_are_refused_and_write_nothing(db: None, name: str, content: b
 
 def test_missing_order_columns_are_named(db: None) -> None:
     with pytest.raises(ImportFileError) as error:
-        import_job_create(upload=upload("o.csv", "小票号,手机号\nT1,13812340001\n".encode()),
-                          kind="orders", source="pos", actor=None, enqueue=False)
+        import_job_create(
+            upload=upload("o.csv", "小票号,手机号\nT1,13812340001\n".encode()),
+            kind="orders",
+            source="pos",
+            actor=None,
+            enqueue=False,
+        )
     assert error.value.code == "file_missing_columns"
     assert "销售时间" in error.value.message and "实收金额" in error.value.message
 
@@ -180,8 +256,13 @@ def test_missing_order_columns_are_named(db: None) -> None:
 def test_file_over_the_size_limit_is_refused(db: None, settings: Any) -> None:
     settings.IMPORT_MAX_BYTES = 1000
     with pytest.raises(ImportFileError) as error:
-        import_job_create(upload=upload("big.csv", csv_bytes(TMALL_MEMBERS * 20)),
-                          kind="members", source="tmall", actor=None, enqueue=False)
+        import_job_create(
+            upload=upload("big.csv", csv_bytes(TMALL_MEMBERS * 20)),
+            kind="members",
+            source="tmall",
+            actor=None,
+            enqueue=False,
+        )
     assert error.value.code == "file_too_large"
     assert ImportJob.objects.count() == 0
 
@@ -191,8 +272,14 @@ def test_chunks_commit_progress_and_counts_add_up(db: None, settings: Any) -> No
     rows = [["手机号", "姓名"]] + [[f"1390000{n:04d}", f"会员{n}"] for n in range(50)]
     rows.insert(20, ["bad", "坏行"])
     job = run("many.csv", csv_bytes(rows), "members", "generic")
-    assert counts(job) == {"created": 50, "updated": 0, "merged": 0, "unchanged": 0,
-                           "rejected": 1, "to_review": 0}
+    assert counts(job) == {
+        "created": 50,
+        "updated": 0,
+        "merged": 0,
+        "unchanged": 0,
+        "rejected": 1,
+        "to_review": 0,
+    }
     assert errors(job) == [(21, "手机号", "bad")]
     assert job.rows_done == 52
 
@@ -200,8 +287,13 @@ def test_chunks_commit_progress_and_counts_add_up(db: None, settings: Any) -> No
 def test_cancel_stops_a_queued_job(org: Org) -> None:
     from touchpoints.imports.jobs import import_job_cancel
 
-    job = import_job_create(upload=upload("jd.csv", csv_bytes(JD_MEMBERS)), kind="members",
-                            source="jd", actor=None, enqueue=False)
+    job = import_job_create(
+        upload=upload("jd.csv", csv_bytes(JD_MEMBERS)),
+        kind="members",
+        source="jd",
+        actor=None,
+        enqueue=False,
+    )
     import_job_cancel(job=job, actor=org.hq_admin)
     job.refresh_from_db()
     assert job.status == ImportStatus.CANCELLED
@@ -211,8 +303,10 @@ def test_cancel_stops_a_queued_job(org: Org) -> None:
 
 # --- The HQ pages -------------------------------------------------------------------------
 
-def test_upload_page_runs_a_job_and_shows_errors(client: Client, org: Org, settings: Any,
-                                                 django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+
+def test_upload_page_runs_a_job_and_shows_errors(
+    client: Client, org: Org, settings: Any, django_capture_on_commit_callbacks
+) -> None:  # type: ignore[no-untyped-def]
     settings.CELERY_TASK_ALWAYS_EAGER = True
     from scrm.celery import app
 
@@ -220,9 +314,14 @@ def test_upload_page_runs_a_job_and_shows_errors(client: Client, org: Org, setti
     try:
         client.force_login(org.hq_operator)
         with django_capture_on_commit_callbacks(execute=True):
-            response = client.post("/hq/imports/", {
-                "kind": "members", "source": "tmall",
-                "file": upload("tmall.csv", csv_bytes(TMALL_MEMBERS))})
+            response = client.post(
+                "/hq/imports/",
+                {
+                    "kind": "members",
+                    "source": "tmall",
+                    "file": upload("tmall.csv", csv_bytes(TMALL_MEMBERS)),
+                },
+            )
     finally:
         app.conf.task_always_eager = False
     job = ImportJob.objects.get()
@@ -242,8 +341,9 @@ def test_upload_page_runs_a_job_and_shows_errors(client: Client, org: Org, setti
 
 def test_upload_page_refuses_a_bad_file_with_a_message(client: Client, org: Org) -> None:
     client.force_login(org.hq_operator)
-    response = client.post("/hq/imports/", {"kind": "members", "source": "tmall",
-                                            "file": upload("empty.csv", b"")})
+    response = client.post(
+        "/hq/imports/", {"kind": "members", "source": "tmall", "file": upload("empty.csv", b"")}
+    )
     assert response.status_code == 400
     assert ImportJob.objects.count() == 0
 
@@ -271,3 +371,52 @@ def test_template_download_and_mapping_edit(client: Client, org: Org) -> None:
     renamed[0][1] = "会员手机"
     job = run("renamed.csv", csv_bytes(renamed), "members", "tmall")
     assert job.created == 1 and Member.objects.filter(phone="+8613812340001").exists()
+
+
+def test_admin_import_previews_then_confirms(client: Client, org: Org) -> None:
+    org.hq_admin.is_superuser = True
+    org.hq_admin.save(update_fields=["is_superuser"])
+    client.force_login(org.hq_admin)
+    content = csv_bytes(
+        [
+            ["手机号", "姓名", "会员卡号"],
+            ["13811112222", "后台导入", "A1"],
+            ["138 1111 2222", "", "A2"],
+        ]
+    )
+    before = Member.objects.count()
+    preview = client.post(
+        "/admin/members/member/import/",
+        {"format": "0", "import_file": upload("small.csv", content)},
+    )
+    assert preview.status_code == 200
+    assert "后台导入" in preview.content.decode()
+    assert Member.objects.count() == before  # a preview writes nothing
+    result = preview.context["result"]
+    assert (result.totals["new"], result.totals["update"], result.totals["invalid"]) == (1, 1, 0)
+    form = preview.context["confirm_form"]
+    data = {name: form[name].value() for name in form.fields}
+    confirmed = client.post("/admin/members/member/process_import/", data)
+    assert confirmed.status_code == 302
+    member = Member.objects.get(phone="+8613811112222")
+    assert sorted(member.identities.values_list("value", flat=True)) == [
+        "+8613811112222",
+        "A1",
+        "A2",
+    ]
+
+
+def test_admin_import_shows_bad_rows_and_writes_nothing(client: Client, org: Org) -> None:
+    org.hq_admin.is_superuser = True
+    org.hq_admin.save(update_fields=["is_superuser"])
+    client.force_login(org.hq_admin)
+    content = csv_bytes([["手机号", "姓名"], ["13811113333", "好"], ["12345", "坏"]])
+    before = (Member.objects.count(), Identity.objects.count())
+    preview = client.post(
+        "/admin/members/member/import/", {"format": "0", "import_file": upload("bad.csv", content)}
+    )
+    body = preview.content.decode()
+    assert "12345" in body and "不是有效的手机号" in body
+    assert preview.context["result"].totals["invalid"] == 1
+    assert preview.context.get("confirm_form") is None
+    assert (Member.objects.count(), Identity.objects.count()) == before

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.files import File
 from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
 from django.db.models import F, Q
@@ -84,7 +85,7 @@ def max_bytes() -> int:
 
 def import_job_create(
     *,
-    upload: UploadedFile,
+    upload: UploadedFile | File,
     kind: str,
     source: str,
     actor: Any,

@@ -24,6 +24,17 @@ from touchpoints.imports.mappings import BUYER_ID_KIND, ID_COLUMNS, IDENTITY_FIE
 
 Key = tuple[str, str, str]  # (kind, app, value)
 PROFILE = ("name", "gender", "birthday", "city", "home_store_id", "guide_id", "phone")
+FIELDS = (
+    "phone",
+    "buyer_id",
+    "name",
+    "gender",
+    "birthday",
+    "city",
+    "store_code",
+    "guide",
+    "registered_at",
+)
 PRIVATE_KINDS = frozenset({IdentityKind.UNIONID, IdentityKind.OPENID, IdentityKind.WECOM_EXTERNAL})
 
 
@@ -36,6 +47,12 @@ class Counts:
     rejected: int = 0
     to_review: int = 0
     errors: list[tuple[int, str, str, str]] = field(default_factory=list)
+    # Row number → what happened to it; kept only when asked (the admin's small files).
+    outcomes: dict[int, str] | None = None
+
+    def outcome(self, row: int, what: str) -> None:
+        if self.outcomes is not None:
+            self.outcomes[row] = what
 
     def add_error(self, row: int, column: str, value: str, reason: str) -> None:
         self.errors.append((row, column[:100], value[:200], reason[:300]))
@@ -75,6 +92,8 @@ class MemberRowParser:
         self.id_columns = [
             (columns[name], kind) for name, kind in ID_COLUMNS.items() if name in columns
         ]
+        # One list comprehension per row pulls every field at once (the hot path).
+        self.field_indexes = [columns.get(name, -1) for name in FIELDS]
 
     def feed(self, number: int, cells: list[str], counts: Counts, out: list[MemberRow]) -> None:
         row = self.parse(number, cells, counts)
@@ -95,54 +114,49 @@ class MemberRowParser:
         errors: list[tuple[str, str, str]] = []
         keys: list[Key] = []
         profile: dict[str, Any] = {}
-        cell = self.cell
+        size = len(cells)
+        phone, buyer, name, gender, birthday, city, store, guide, registered = [
+            cells[i].strip() if 0 <= i < size else "" for i in self.field_indexes
+        ]
 
-        def fail(name: str, value: str, reason: str) -> None:
-            errors.append((self.headers[self.columns[name]], value, reason))
+        def fail(field_name: str, value: str, reason: str) -> None:
+            errors.append((self.headers[self.columns[field_name]], value, reason))
 
-        phone = cell(cells, "phone")
         if phone:
             try:
                 profile["phone"] = norm.phone(phone)
                 keys.append((IdentityKind.PHONE, "", profile["phone"]))
             except norm.CellError as exc:
                 fail("phone", phone, str(exc))
-        buyer = cell(cells, "buyer_id")
         if buyer and self.buyer_kind:
             app = self.lookups.app_id if self.buyer_kind == IdentityKind.OPENID else ""
             keys.append((self.buyer_kind, app, buyer[:128]))
         for index, kind in self.id_columns:
-            value = cells[index].strip() if index < len(cells) else ""
+            value = cells[index].strip() if index < size else ""
             if value:
                 keys.append((kind, "", value[:128]))
-        name = cell(cells, "name")
         if name:
             profile["name"] = name[:50]
-        value = cell(cells, "gender")
-        if value:
+        if gender:
             try:
-                profile["gender"] = norm.gender(value)
+                profile["gender"] = norm.gender(gender)
             except norm.CellError as exc:
-                fail("gender", value, str(exc))
-        value = cell(cells, "birthday")
-        if value:
+                fail("gender", gender, str(exc))
+        if birthday:
             try:
-                profile["birthday"] = norm.parse_date(value)
+                profile["birthday"] = norm.parse_date(birthday)
                 if profile["birthday"] > self.today:
-                    fail("birthday", value, _("The birthday is in the future."))
+                    fail("birthday", birthday, _("The birthday is in the future."))
             except norm.CellError as exc:
-                fail("birthday", value, str(exc))
-        city = cell(cells, "city")
+                fail("birthday", birthday, str(exc))
         if city:
             profile["city"] = city[:50]
-        store = cell(cells, "store_code")
         if store:
             store_id = self.lookups.stores.get(store)
             if store_id is None:
                 fail("store_code", store, _("Unknown store code."))
             else:
                 profile["home_store_id"] = store_id
-        guide = cell(cells, "guide")
         if guide:
             guide_id = self.lookups.guides.get(guide)
             if guide_id is None:
@@ -150,12 +164,11 @@ class MemberRowParser:
             else:
                 profile["guide_id"] = guide_id
         registered_at = None
-        value = cell(cells, "registered_at")
-        if value:
+        if registered:
             try:
-                registered_at = norm.parse_datetime(value)
+                registered_at = norm.parse_datetime(registered)
             except norm.CellError as exc:
-                fail("registered_at", value, str(exc))
+                fail("registered_at", registered, str(exc))
         if not keys and not errors:
             errors.append(("", "", _("The row names nobody: it has no phone or member id.")))
         if errors:
@@ -185,6 +198,9 @@ def _find(keys: Iterable[Key]) -> dict[Key, int]:
         with cursor.copy("COPY import_keys (kind, app, value) FROM STDIN") as copy:
             for key in unique:
                 copy.write_row(key)
+        # A chunk's keys are few next to the pool: look each one up in the index. Left to
+        # itself the planner hashes the whole identity table instead, every chunk.
+        cursor.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
         cursor.execute(
             """
             SELECT i.kind, i.app, i.value, COALESCE(m.merged_into_id, m.id)
@@ -194,6 +210,7 @@ def _find(keys: Iterable[Key]) -> dict[Key, int]:
             """
         )
         found = {(kind, app, value): member for kind, app, value, member in cursor.fetchall()}
+        cursor.execute("SET LOCAL enable_hashjoin = on; SET LOCAL enable_mergejoin = on")
         cursor.execute("DELETE FROM import_keys")
         return found
 
@@ -261,6 +278,7 @@ def import_member_chunk(
             members = sorted(strong or weak)
             pairs.update((members[0], other) for other in members[1:])
             counts.to_review += 1
+            counts.outcome(row.number, "review")
             counts.add_error(
                 row.number,
                 "",
@@ -269,11 +287,10 @@ def import_member_chunk(
             )
             continue
         member_id = next(iter(strong or weak), None)
-        if strong:
+        if member_id is not None and strong:
             for other in weak:
                 if other != member_id:
-                    low, high = sorted((member_id, other))  # type: ignore[type-var]
-                    pairs.add((low, high))
+                    pairs.add((min(member_id, other), max(member_id, other)))
         if member_id is None:
             member_id = next(pool)
             resolved[row.number] = member_id
@@ -288,6 +305,7 @@ def import_member_chunk(
                 found[key] = member_id
                 links.append((member_id, key))
             counts.created += 1
+            counts.outcome(row.number, "created")
             continue
         resolved[row.number] = member_id
         state = states[member_id]
@@ -310,10 +328,13 @@ def import_member_chunk(
             dirty.add(member_id)
         if linked:
             counts.merged += 1
+            counts.outcome(row.number, "merged")
         elif changed and member_id not in new_members:
             counts.updated += 1
+            counts.outcome(row.number, "updated")
         else:
             counts.unchanged += 1
+            counts.outcome(row.number, "unchanged")
 
     _write(
         source=source,
@@ -364,7 +385,6 @@ def _write(
                 "created_at",
                 "updated_at",
             )
-            reason = f"import from {source}"[:100]
             with cursor.copy(f"COPY members_member ({', '.join(columns)}) FROM STDIN") as copy:
                 for member_id, s in new_members.items():
                     s["stage"] = _new_stage(s)
@@ -386,30 +406,8 @@ def _write(
                             now,
                         )
                     )
-            with cursor.copy(
-                "COPY members_lifecyclechange (member_id, from_stage, to_stage, "
-                "reason, changed_at) FROM STDIN"
-            ) as copy:
-                for member_id, s in new_members.items():
-                    if s["stage"] != LifecycleStage.PROSPECT:
-                        copy.write_row(
-                            (member_id, LifecycleStage.PROSPECT, s["stage"], reason, now)
-                        )
         if links:
-            cursor.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS import_links (member_id bigint, "
-                "kind text, app text, value text) ON COMMIT DELETE ROWS"
-            )
-            with cursor.copy("COPY import_links (member_id, kind, app, value) FROM STDIN") as copy:
-                for member_id, (kind, app, value) in links:
-                    copy.write_row((member_id, kind, app, value))
-            cursor.execute(
-                "INSERT INTO members_identity (member_id, kind, app, value, source, created_at) "
-                "SELECT member_id, kind, app, value, %s, %s FROM import_links "
-                "ON CONFLICT (kind, app, value) DO NOTHING",
-                [source, now],
-            )
-            cursor.execute("DELETE FROM import_links")
+            _link(cursor, links, source, now)
         if updates:
             cursor.execute(
                 """
@@ -436,6 +434,39 @@ def _write(
             ],
             ignore_conflicts=True,
         )
+
+
+def _link(cursor: Any, links: list[tuple[int, Key]], source: str, now: datetime) -> None:
+    """COPY the new identities straight in. Only if another request linked one of them
+    meanwhile (a unique violation) take the slower path that skips those."""
+    from django.db import IntegrityError, transaction
+
+    try:
+        with (
+            transaction.atomic(),
+            cursor.copy(
+                "COPY members_identity (member_id, kind, app, value, source, created_at) FROM STDIN"
+            ) as copy,
+        ):
+            for member_id, (kind, app, value) in links:
+                copy.write_row((member_id, kind, app, value, source, now))
+        return
+    except IntegrityError:
+        pass
+    cursor.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS import_links (member_id bigint, "
+        "kind text, app text, value text) ON COMMIT DELETE ROWS"
+    )
+    with cursor.copy("COPY import_links (member_id, kind, app, value) FROM STDIN") as copy:
+        for member_id, (kind, app, value) in links:
+            copy.write_row((member_id, kind, app, value))
+    cursor.execute(
+        "INSERT INTO members_identity (member_id, kind, app, value, source, created_at) "
+        "SELECT member_id, kind, app, value, %s, %s FROM import_links "
+        "ON CONFLICT (kind, app, value) DO NOTHING",
+        [source, now],
+    )
+    cursor.execute("DELETE FROM import_links")
 
 
 def _columns(updates: list[dict[str, Any]]) -> list[list[Any]]:

@@ -99,6 +99,7 @@ class OrderRowParser:
             key is None or key != (self.buffer.channel, self.buffer.order_id)
         ):
             self._emit(counts, out)
+        order: ParsedOrder | None
         if self.buffer is not None:
             order = self.buffer
         else:
@@ -371,6 +372,8 @@ def import_order_chunk(
 
 def _existing(orders: list[ParsedOrder]) -> dict[tuple[str, str], tuple[int, Decimal, Decimal]]:
     with connection.cursor() as cursor:
+        # Index lookups per order number; a hash join would scan every order every chunk.
+        cursor.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
         cursor.execute(
             """
             SELECT o.channel, o.external_id, o.id, o.amount, o.refunded_amount
@@ -380,4 +383,6 @@ def _existing(orders: list[ParsedOrder]) -> dict[tuple[str, str], tuple[int, Dec
             """,
             [[o.channel for o in orders], [o.order_id for o in orders]],
         )
-        return {(c, e): (pk, amount, refunded) for c, e, pk, amount, refunded in cursor.fetchall()}
+        found = {(c, e): (pk, amount, refunded) for c, e, pk, amount, refunded in cursor.fetchall()}
+        cursor.execute("SET LOCAL enable_hashjoin = on; SET LOCAL enable_mergejoin = on")
+        return found

@@ -38,7 +38,7 @@ class ImportCommand(BaseCommand):
                 upload.size = path.stat().st_size
                 job = import_job_create(
                     upload=upload, kind=self.kind, source=source, actor=None, enqueue=False
-                )  # type: ignore[arg-type]
+                )
         except ImportFileError as exc:
             self.stdout.write(
                 json.dumps(

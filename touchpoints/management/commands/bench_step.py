@@ -61,7 +61,8 @@ class Command(BaseCommand):
             )
             ids = [row[0] for row in cursor.fetchall()]
             with cursor.copy(
-                "COPY members_member (id, name, phone, city, source_channel, created_at, updated_at) FROM STDIN"
+                "COPY members_member (id, name, phone, city, source_channel, created_at, "
+                "updated_at) FROM STDIN"
             ) as copy:
                 for n, member_id in enumerate(ids):
                     copy.write_row((member_id, "", f"+86{phone(n)}", "", "pos", now, now))
@@ -83,7 +84,7 @@ class Command(BaseCommand):
             upload.size = path.stat().st_size
             job = import_job_create(
                 upload=upload, kind=kind, source="generic", actor=None, enqueue=False
-            )  # type: ignore[arg-type]
+            )
         job = import_job_run(job.pk, worker="bench") or job
         return {
             "rows": job.rows_done - 1,
@@ -135,7 +136,8 @@ class Command(BaseCommand):
         started = time.perf_counter()
         with transaction.atomic(), connection.cursor() as cursor:
             with cursor.copy(
-                "COPY members_member (name, phone, city, source_channel, created_at, updated_at) FROM STDIN"
+                "COPY members_member (name, phone, city, source_channel, created_at, "
+                "updated_at) FROM STDIN"
             ) as copy:
                 now = "2026-01-01 00:00:00+08"
                 for name, number, city in rows:
