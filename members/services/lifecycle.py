@@ -162,3 +162,70 @@ def lifecycle_refresh_ids(*, ids: list[int], reason: str, now: datetime | None =
     with connection.cursor() as cursor:
         cursor.execute(REFRESH_SQL.format(where="m.id = ANY(%(ids)s)"), params)
         return cursor.rowcount
+
+
+STATS_AND_STAGE_SQL = """
+WITH stats AS (
+    SELECT member_id,
+           count(*) FILTER (WHERE status <> 'refunded') AS n,
+           COALESCE(sum(amount - refunded_amount) FILTER (WHERE status <> 'refunded'), 0)
+               AS spent,
+           min(paid_at) FILTER (WHERE status <> 'refunded') AS first,
+           max(paid_at) FILTER (WHERE status <> 'refunded') AS last
+    FROM members_order WHERE member_id = ANY(%(ids)s) GROUP BY member_id
+), computed AS (
+    SELECT m.id, m.lifecycle_stage AS old_stage, s.n, s.spent, s.first, s.last,
+        CASE
+            WHEN s.n > 0 AND s.last IS NOT NULL THEN
+                CASE
+                    WHEN s.last <= %(now)s - make_interval(days => %(churned)s) THEN 'churned'
+                    WHEN s.last <= %(now)s - make_interval(days => %(sleeping)s) THEN 'sleeping'
+                    WHEN s.n >= %(loyal)s THEN 'loyal'
+                    WHEN s.n >= 2 THEN 'repeat'
+                    ELSE 'new'
+                END
+            WHEN m.member_since IS NOT NULL THEN 'member'
+            WHEN EXISTS (
+                SELECT 1 FROM members_identity i
+                WHERE i.member_id = m.id AND i.kind = ANY(%(private_kinds)s)
+            ) THEN 'private'
+            ELSE 'prospect'
+        END AS new_stage
+    FROM members_member m JOIN stats s ON s.member_id = m.id
+), updated AS (
+    UPDATE members_member m
+    SET order_count = c.n, total_spent = c.spent, first_order_at = c.first,
+        last_order_at = c.last, lifecycle_stage = c.new_stage,
+        stage_changed_at = CASE WHEN c.old_stage <> c.new_stage THEN %(now)s
+                                ELSE m.stage_changed_at END,
+        updated_at = %(now)s
+    FROM computed c
+    WHERE m.id = c.id
+    RETURNING m.id, c.old_stage, c.new_stage
+)
+INSERT INTO members_lifecyclechange (member_id, from_stage, to_stage, reason, changed_at)
+SELECT id, old_stage, new_stage, %(reason)s, %(now)s FROM updated WHERE old_stage <> new_stage
+"""
+
+
+def order_stats_and_stage_refresh(
+    *, ids: list[int], reason: str, now: datetime | None = None
+) -> None:
+    """Recount purchase statistics from the orders and restage, in one UPDATE per member
+    (bulk order imports: one pass over the members instead of two)."""
+    if not ids:
+        return
+    settings = LifecycleSettings.current()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            STATS_AND_STAGE_SQL,
+            {
+                "ids": ids,
+                "now": now or timezone.now(),
+                "churned": settings.churned_days,
+                "sleeping": settings.sleeping_days,
+                "loyal": settings.loyal_orders,
+                "private_kinds": [str(k) for k in PRIVATE_KINDS],
+                "reason": reason[:100],
+            },
+        )

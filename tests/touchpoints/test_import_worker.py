@@ -86,3 +86,31 @@ def test_a_worker_killed_mid_job_is_resumed_without_duplicates_or_lost_rows(
     assert job.worker.startswith("rescuer-")
     events = list(ImportEvent.objects.filter(job=job).values_list("message", flat=True))
     assert any("Resumed" in m or "恢复" in m or str(killed_at + 1) in m for m in events), events
+
+
+def test_cancelling_a_running_job_stops_it_and_keeps_what_was_saved(
+    tmp_path: Path, org: Org
+) -> None:
+    from touchpoints.imports.jobs import import_job_cancel
+
+    clear_test_broker()
+    content, _bad = big_member_file()
+    before = Member.objects.count()
+    worker = start_worker(tmp_path / "w.log", "canceller", IMPORT_CHUNK_ROWS="500")
+    try:
+        job = import_job_create(
+            upload=upload("big.csv", content), kind="members", source="generic", actor=None
+        )
+        wait_for(lambda: ImportJob.objects.get(pk=job.pk).rows_done > 0, timeout=60, interval=0.02)
+        import_job_cancel(job=job, actor=org.hq_admin)
+        wait_for(lambda: ImportJob.objects.get(pk=job.pk).is_finished, timeout=60)
+    finally:
+        stop_worker(worker)
+    job.refresh_from_db()
+    assert job.status == ImportStatus.CANCELLED
+    assert 0 < job.rows_done < ROWS + 1
+    # What was saved is exactly what the counters say, up to the row the job reached.
+    assert Member.objects.count() - before == job.created
+    assert ImportRowError.objects.filter(job=job).count() == job.rejected
+    messages = list(ImportEvent.objects.filter(job=job).values_list("message", flat=True))
+    assert any("取消" in m for m in messages), messages

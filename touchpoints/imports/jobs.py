@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import socket
+import threading
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -236,24 +239,20 @@ def _run(job: ImportJob, worker: str) -> None:
         apply_chunk = import_order_chunk
     parser.safe_row = job.rows_done
     rows = iter_rows(path, info, start_after=job.rows_done)
-    while True:
-        counts = Counts()
-        parsed: list[Any] = []
-        exhausted = True
-        for number, cells in rows:
-            parser.feed(number, cells, counts, parsed)
-            if len(parsed) + counts.rejected >= chunk_rows():
-                exhausted = False
+    stop = threading.Event()
+    # Parsing the next chunk (Python) overlaps writing this one (PostgreSQL).
+    chunks = prefetched(_chunks(parser, rows, chunk_rows()), stop)
+    try:
+        for parsed, counts, safe_row, exhausted in chunks:
+            if safe_row == job.rows_done and not parsed and not counts.rejected:
                 break
-        if exhausted:
-            parser.flush(counts, parsed)
-        if parser.safe_row == job.rows_done and not parsed and not counts.rejected:
-            break
-        if not _commit_chunk(job, parsed, counts, parser.safe_row, apply_chunk, worker):
-            return
-        job.refresh_from_db()
-        if exhausted:
-            break
+            if not _commit_chunk(job, parsed, counts, safe_row, apply_chunk, worker):
+                return
+            job.refresh_from_db()
+            if exhausted:
+                break
+    finally:
+        stop.set()
     with transaction.atomic():
         job = ImportJob.objects.select_for_update().get(pk=job.pk)
         job.status = ImportStatus.DONE
@@ -275,6 +274,56 @@ def _run(job: ImportJob, worker: str) -> None:
                 "review": job.to_review,
             },
         )
+
+
+def _chunks(
+    parser: Any, rows: Iterator[tuple[int, list[str]]], size: int
+) -> Iterator[tuple[list[Any], Counts, int, bool]]:
+    """(parsed items, counts, last safe row, end of file) per chunk of `size` rows."""
+    while True:
+        counts = Counts()
+        parsed: list[Any] = []
+        exhausted = True
+        for number, cells in rows:
+            parser.feed(number, cells, counts, parsed)
+            if len(parsed) + counts.rejected >= size:
+                exhausted = False
+                break
+        if exhausted:
+            parser.flush(counts, parsed)
+        yield parsed, counts, parser.safe_row, exhausted
+        if exhausted:
+            return
+
+
+def prefetched(source: Iterator[Any], stop: threading.Event) -> Iterator[Any]:
+    """Run `source` one item ahead in a thread. Exceptions re-raise in the consumer;
+    setting `stop` lets the producer thread end when the consumer gives up early."""
+    items: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
+
+    def produce() -> None:
+        try:
+            for item in source:
+                while not stop.is_set():
+                    try:
+                        items.put(("item", item), timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            items.put(("end", None))
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            items.put(("error", exc))
+
+    threading.Thread(target=produce, name="import-parser", daemon=True).start()
+    while True:
+        kind, value = items.get()
+        if kind == "end":
+            return
+        if kind == "error":
+            raise value
+        yield value
 
 
 def _commit_chunk(

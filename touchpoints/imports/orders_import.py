@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from members.models import Channel, IdentityKind, OrderStatus
-from members.services.lifecycle import lifecycle_refresh_ids
+from members.services.lifecycle import order_stats_and_stage_refresh
 from touchpoints.imports import normalize as norm
 from touchpoints.imports.mappings import (
     BUYER_ID_KIND,
@@ -234,22 +234,6 @@ class OrderRowParser:
             self._emit(counts, out)
 
 
-STATS_SQL = """
-UPDATE members_member m
-SET order_count = s.n, total_spent = s.spent, first_order_at = s.first,
-    last_order_at = s.last, updated_at = now()
-FROM (
-    SELECT member_id, count(*) FILTER (WHERE status <> 'refunded') AS n,
-           COALESCE(sum(amount - refunded_amount) FILTER (WHERE status <> 'refunded'), 0)
-               AS spent,
-           min(paid_at) FILTER (WHERE status <> 'refunded') AS first,
-           max(paid_at) FILTER (WHERE status <> 'refunded') AS last
-    FROM members_order WHERE member_id = ANY(%s) GROUP BY member_id
-) s
-WHERE m.id = s.member_id
-"""
-
-
 def import_order_chunk(
     orders: list[ParsedOrder], *, source: str, counts: Counts, now: datetime | None = None
 ) -> None:
@@ -365,9 +349,7 @@ def import_order_chunk(
                 [[r[0] for r in refunds], [r[1] for r in refunds], [r[2] for r in refunds]],
             )
             touched.update(row[0] for row in cursor.fetchall())
-        if touched:
-            cursor.execute(STATS_SQL, [sorted(touched)])
-    lifecycle_refresh_ids(ids=sorted(touched), reason=f"orders from {source}", now=now)
+    order_stats_and_stage_refresh(ids=sorted(touched), reason=f"orders from {source}", now=now)
 
 
 def _existing(orders: list[ParsedOrder]) -> dict[tuple[str, str], tuple[int, Decimal, Decimal]]:
