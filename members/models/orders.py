@@ -21,8 +21,14 @@ class OrderStatus(models.TextChoices):
 class Order(models.Model):
     channel = models.CharField(_("channel"), max_length=30, choices=Channel.choices)
     external_id = models.CharField(_("order number"), max_length=64)
+    # No index of its own: order_member_paid_idx (member, paid_at) serves every lookup by
+    # member, and one index fewer makes bulk order imports faster.
     member = models.ForeignKey(
-        Member, on_delete=models.PROTECT, related_name="orders", verbose_name=_("member")
+        Member,
+        on_delete=models.PROTECT,
+        related_name="orders",
+        verbose_name=_("member"),
+        db_index=False,
     )
     store = models.ForeignKey(
         Store,

@@ -263,13 +263,16 @@ def import_member_chunk(
         return resolved
     now = now or timezone.now()
     found = _find(key for row in rows for key in row.keys)
-    states = _load(found.values())
+    # Order buyers never change an existing member's profile, so only member files load it.
+    states = _load(found.values()) if joining else {}
     new_members: dict[int, dict[str, Any]] = {}
     links: list[tuple[int, Key]] = []
     dirty: set[int] = set()
     pairs: set[tuple[int, int]] = set()
+    unknown = sum(1 for row in rows if not any(key in found for key in row.keys))
     with connection.cursor() as cursor:
-        pool = iter(_allocate(cursor, len(rows)))
+        # Only rows naming nobody known can become new members: reserve that many ids.
+        pool = iter(_allocate(cursor, unknown) if unknown else [])
 
     for row in rows:
         strong = {found[k] for k in row.keys if k in found and k[0] in STRONG_KINDS}
@@ -294,13 +297,13 @@ def import_member_chunk(
         if member_id is None:
             member_id = next(pool)
             resolved[row.number] = member_id
-            state = {name: row.profile.get(name) for name in PROFILE}
+            fresh = {name: row.profile.get(name) for name in PROFILE}
             joined = joining and bool(row.profile.get("phone"))
-            state["member_since"] = (row.registered_at or now) if joined else None
-            state["created_at"] = row.registered_at or now
-            state["private"] = any(key[0] in PRIVATE_KINDS for key in row.keys)
-            new_members[member_id] = state
-            states[member_id] = state
+            fresh["member_since"] = (row.registered_at or now) if joined else None
+            fresh["created_at"] = row.registered_at or now
+            fresh["private"] = any(key[0] in PRIVATE_KINDS for key in row.keys)
+            new_members[member_id] = fresh
+            states[member_id] = fresh
             for key in row.keys:
                 found[key] = member_id
                 links.append((member_id, key))
@@ -308,7 +311,16 @@ def import_member_chunk(
             counts.outcome(row.number, "created")
             continue
         resolved[row.number] = member_id
-        state = states[member_id]
+        state = states.get(member_id)
+        if state is None:  # an order buyer already in the pool: link new ids only
+            linked = [key for key in row.keys if key not in found]
+            for key in linked:
+                found[key] = member_id
+                links.append((member_id, key))
+            counts.merged += bool(linked)
+            counts.unchanged += not linked
+            counts.outcome(row.number, "merged" if linked else "unchanged")
+            continue
         linked = [key for key in row.keys if key not in found]
         for key in linked:
             found[key] = member_id
