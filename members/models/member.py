@@ -123,6 +123,8 @@ class Member(TimeStampedModel):
     )
     first_order_at = models.DateTimeField(_("first order"), null=True, blank=True)
     last_order_at = models.DateTimeField(_("last order"), null=True, blank=True)
+    # No index on lifecycle_stage (eight values: counting by stage scans anyway) nor on
+    # merged_into (almost always NULL): every index is paid for on each imported member.
     merged_into = models.ForeignKey(
         "self",
         on_delete=models.PROTECT,
@@ -130,6 +132,7 @@ class Member(TimeStampedModel):
         blank=True,
         related_name="merged_members",
         verbose_name=_("merged into"),
+        db_index=False,
     )
 
     scope: ClassVar[Scope] = Scope(
@@ -145,7 +148,6 @@ class Member(TimeStampedModel):
         base_manager_name = "all_objects"
         indexes = [
             models.Index(fields=["created_at"], name="member_created_idx"),
-            models.Index(fields=["lifecycle_stage"], name="member_stage_idx"),
             models.Index(fields=["last_order_at"], name="member_last_order_idx"),
         ]
         permissions = [("view_full_phone", "Can see full phone numbers")]
