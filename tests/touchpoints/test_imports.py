@@ -328,6 +328,7 @@ def test_upload_page_runs_a_job_and_shows_errors(
     assert response["Location"] == f"/hq/imports/{job.pk}/"
     page = client.get(f"/hq/imports/{job.pk}/").content.decode()
     assert "1381234" in page and "已完成" in page
+    assert "3</b> 新建" in page and "2</b> 拒绝" in page
     report = client.get(f"/hq/imports/{job.pk}/errors.csv").content.decode("utf-8-sig")
     lines = report.strip().splitlines()
     assert len(lines) == 3 and lines[1].startswith("5,手机号,1381234,")
