@@ -18,7 +18,7 @@ from members.models import (
     can_see_full_phone,
 )
 from scrm.core.admin import ReadOnly as ReadOnlyAdmin
-from scrm.org.admin import ScopedAdmin
+from scrm.org.admin import ScopedAdmin, ScopedThroughAdmin
 
 
 class IdentityInline(admin.TabularInline):
@@ -145,18 +145,21 @@ class OrderAdmin(ScopedAdmin):
 
 
 @admin.register(MergeSuggestion)
-class MergeSuggestionAdmin(ReadOnlyAdmin):
+class MergeSuggestionAdmin(ScopedThroughAdmin, ReadOnlyAdmin):
+    scope_through = ("member_a", "member_b")
     list_display = ["pk", "member_a", "member_b", "reason", "status", "created_at", "decided_by"]
     list_filter = ["status"]
 
 
 @admin.register(MemberMerge)
-class MemberMergeAdmin(ReadOnlyAdmin):
+class MemberMergeAdmin(ScopedThroughAdmin, ReadOnlyAdmin):
+    scope_through = ("kept",)
     list_display = ["pk", "kept", "dropped", "merged_by", "merged_at", "undone_at"]
 
 
 @admin.register(LifecycleChange)
-class LifecycleChangeAdmin(ReadOnlyAdmin):
+class LifecycleChangeAdmin(ScopedThroughAdmin, ReadOnlyAdmin):
+    scope_through = ("member",)
     list_display = ["member", "from_stage", "to_stage", "reason", "changed_at"]
     list_filter = ["to_stage", "reason"]
     raw_id_fields = ["member"]
@@ -174,7 +177,8 @@ class LifecycleSettingsAdmin(admin.ModelAdmin):
 
 
 @admin.register(MemberSession)
-class MemberSessionAdmin(ReadOnlyAdmin):
+class MemberSessionAdmin(ScopedThroughAdmin, ReadOnlyAdmin):
+    scope_through = ("member",)
     list_display = ["pk", "member", "app", "created_at", "expires_at", "revoked_at"]
     exclude = ["refresh_token_hash"]
 

@@ -2,15 +2,15 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
-from members.selectors import pool_figures
+from members import selectors
 from scrm.core.board import Figure, step_figure
 
 
 @step_figure(1)
 def pool_size(user: Any) -> Figure:
-    return Figure(_("members and prospects"), pool_figures(user=user)["pool"])
+    return Figure(_("members and prospects"), selectors.pool_size(user=user))
 
 
 @step_figure(1)
 def new_this_week(user: Any) -> Figure:
-    return Figure(_("new this week"), pool_figures(user=user)["new_this_week"])
+    return Figure(_("new this week"), selectors.pool_new_since(user=user))

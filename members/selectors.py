@@ -98,13 +98,13 @@ def member_merges(member: Member) -> list[MemberMerge]:
     )
 
 
-def pool_figures(*, user: Any) -> dict[str, int]:
-    week_ago = timezone.now() - timedelta(days=7)
-    members = Member.objects.for_user(user)
-    return {
-        "pool": members.count(),
-        "new_this_week": members.filter(created_at__gte=week_ago).count(),
-    }
+def pool_size(*, user: Any) -> int:
+    return Member.objects.for_user(user).count()
+
+
+def pool_new_since(*, user: Any, days: int = 7) -> int:
+    since = timezone.now() - timedelta(days=days)
+    return Member.objects.for_user(user).filter(created_at__gte=since).count()
 
 
 def open_suggestions(*, user: Any) -> QuerySet[MergeSuggestion]:

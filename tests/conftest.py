@@ -18,6 +18,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from scrm.core.embedded_db import database_url
 from scrm.org.scoping import Role
 from tests.members.factories import MemberFactory
 from tests.org.factories import RegionFactory, StaffFactory, StoreFactory
@@ -99,23 +100,12 @@ def org(db: None) -> Org:
 # --- A real Celery worker process ------------------------------------------------------------
 
 
-def _test_database_url() -> str:
-    from urllib.parse import quote
-
-    params = connection.settings_dict
-    host = quote(params["HOST"] or "localhost", safe="")
-    auth = quote(params["USER"] or "postgres", safe="")
-    if params.get("PASSWORD"):
-        auth += ":" + quote(params["PASSWORD"], safe="")
-    return f"postgres://{auth}@{host}:{params['PORT'] or 5432}/{params['NAME']}"
-
-
 def start_worker(log_path: Path, name: str, **extra_env: str) -> subprocess.Popen[str]:
     """`celery worker` in its own process group, on the test database and test broker."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": _test_database_url(),
+        "DATABASE_URL": database_url(connection.settings_dict),
         **extra_env,
     }
     with open(log_path, "w") as log:

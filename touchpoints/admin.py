@@ -4,7 +4,7 @@ from import_export.admin import ImportMixin
 from members.admin import MemberAdmin
 from members.models import Member
 from scrm.core.admin import ReadOnly
-from scrm.org.admin import ScopedAdmin
+from scrm.org.admin import ScopedAdmin, ScopedThroughAdmin
 from touchpoints.models import ImportEvent, ImportJob, ImportMapping, ImportRowError
 from touchpoints.resources import MemberImportResource
 
@@ -50,7 +50,8 @@ class ImportJobAdmin(ScopedAdmin):
 
 
 @admin.register(ImportRowError)
-class ImportRowErrorAdmin(ReadOnly):
+class ImportRowErrorAdmin(ScopedThroughAdmin, ReadOnly):
+    scope_through = ("job",)
     list_display = ["job", "row_number", "column", "value", "reason"]
     list_filter = ["job"]
 

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import connection
 
 from scrm.core.bench import BenchResult, register
+from scrm.core.embedded_db import database_url
 
 BAD_SHARE = 0.01
 KNOWN_SHARE = 0.20
@@ -103,17 +104,6 @@ def write_order_file(path: Path, size: int, members: int, seed: int = 2) -> int:
     return bad
 
 
-def _scratch_url(name: str) -> str:
-    from urllib.parse import quote
-
-    params = connection.settings_dict
-    host = quote(params["HOST"] or "localhost", safe="")
-    auth = quote(params["USER"] or "postgres", safe="")
-    if params.get("PASSWORD"):
-        auth += ":" + quote(params["PASSWORD"], safe="")
-    return f"postgres://{auth}@{host}:{params['PORT'] or 5432}/{name}"
-
-
 def _step(url: str, *args: str) -> dict[str, Any]:
     env = {
         **os.environ,
@@ -146,7 +136,7 @@ def import_bench(size: int) -> BenchResult:
     name = f"scrm_bench_{os.getpid()}"
     with connection.cursor() as cursor:
         cursor.execute(f'CREATE DATABASE "{name}"')
-    url = _scratch_url(name)
+    url = database_url(connection.settings_dict, name)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             members_path, orders_path = Path(tmp) / "members.csv", Path(tmp) / "orders.csv"

@@ -60,10 +60,6 @@ class Identity(models.Model):
         return f"{self.get_kind_display()} {self.display_value}"
 
     @property
-    def is_strong(self) -> bool:
-        return self.kind in STRONG_KINDS
-
-    @property
     def display_value(self) -> str:
         from members.models.member import mask_phone
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 from django.db import transaction
@@ -250,16 +249,3 @@ def _sync_phone(member: Member) -> None:
     if phone:
         member.phone = phone
         member.save(update_fields=["phone", "updated_at"])
-
-
-def parse_birthday(value: object) -> date | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError as exc:
-        raise MemberError(
-            "birthday_invalid", _("Birthday must be a date like 1990-05-20.")
-        ) from exc

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from members import selectors
@@ -17,29 +16,14 @@ from members.profile_sections import sections_for
 from members.resources import MemberExportResource
 from members.services import merge as merge_services
 from members.services.errors import MemberError
-from scrm.core.access import hq_required
+from scrm.core.access import head_office_required, hq_required
 
+# Merging people and running imports touch many records: head-office roles only.
+head_office_only = head_office_required(
+    gettext_lazy("Only head-office staff can review and merge duplicate members.")
+)
 PAGE_SIZE = 25
 EXPORT_LIMIT = 50_000
-
-
-def _hq_only(view: Any) -> Any:
-    """Merging touches two people's records: head-office roles only."""
-
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not request.user.is_hq:  # type: ignore[union-attr]
-            return render(
-                request,
-                "403.html",
-                {
-                    "message": _("Only head-office staff can review and merge duplicate members."),
-                    "home_url": "/hq/members/",
-                },
-                status=403,
-            )
-        return view(request, *args, **kwargs)
-
-    return wrapped
 
 
 @hq_required
@@ -109,8 +93,7 @@ def member_profile(request: HttpRequest, member_id: int) -> HttpResponse:
     )
 
 
-@hq_required
-@_hq_only
+@head_office_only
 def duplicates(request: HttpRequest) -> HttpResponse:
     page = Paginator(selectors.open_suggestions(user=request.user), 10).get_page(
         request.GET.get("page")
@@ -125,8 +108,7 @@ def _suggestion(request: HttpRequest, suggestion_id: int) -> MergeSuggestion:
     return suggestion
 
 
-@hq_required
-@_hq_only
+@head_office_only
 @require_http_methods(["GET", "POST"])
 def merge_confirm(request: HttpRequest, suggestion_id: int) -> HttpResponse:
     suggestion = _suggestion(request, suggestion_id)
@@ -164,8 +146,7 @@ def merge_confirm(request: HttpRequest, suggestion_id: int) -> HttpResponse:
     )
 
 
-@hq_required
-@_hq_only
+@head_office_only
 @require_POST
 def suggestion_dismiss(request: HttpRequest, suggestion_id: int) -> HttpResponse:
     suggestion = _suggestion(request, suggestion_id)
@@ -178,8 +159,7 @@ def suggestion_dismiss(request: HttpRequest, suggestion_id: int) -> HttpResponse
     return redirect("hq:member-duplicates")
 
 
-@hq_required
-@_hq_only
+@head_office_only
 def merge_history(request: HttpRequest) -> HttpResponse:
     page = Paginator(selectors.merge_history(user=request.user), PAGE_SIZE).get_page(
         request.GET.get("page")
@@ -187,8 +167,7 @@ def merge_history(request: HttpRequest) -> HttpResponse:
     return render(request, "members/hq/merge_history.html", {"page": page})
 
 
-@hq_required
-@_hq_only
+@head_office_only
 @require_http_methods(["GET", "POST"])
 def merge_undo(request: HttpRequest, merge_id: int) -> HttpResponse:
     merge: MemberMerge | None = (

@@ -44,6 +44,12 @@ def _workspace_required(
     return decorator
 
 
+def head_office_required(refusal: Promise) -> Callable[[View], View]:
+    """For pages only head-office roles use (merging people, imports): managers get a 403
+    that says so, in `refusal`."""
+    return _workspace_required(allowed="is_hq", login_url="hq_login", refusal=refusal)
+
+
 hq_required = _workspace_required(
     allowed="can_use_hq",
     login_url="hq_login",

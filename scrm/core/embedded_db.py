@@ -18,6 +18,7 @@ import os
 import platform
 import sys
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -121,10 +122,15 @@ def _ensure_database(params: dict[str, str]) -> None:
             conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
 
 
-def database_url(params: dict[str, str], name: str = DATABASE_NAME) -> str:
-    """A `DATABASE_URL` naming the embedded server (used to hand it to child processes)."""
-    host = quote(params["HOST"], safe="")
-    return f"postgres://{params['USER']}@{host}:{params['PORT']}/{name}"
+def database_url(params: Mapping[str, Any], name: str | None = None) -> str:
+    """A `DATABASE_URL` for Django connection parameters (HOST may be a socket folder):
+    hands the database in use to child processes (test workers, bench steps)."""
+    host = quote(str(params.get("HOST") or "localhost"), safe="")
+    auth = quote(str(params.get("USER") or "postgres"), safe="")
+    if params.get("PASSWORD"):
+        auth += ":" + quote(str(params["PASSWORD"]), safe="")
+    database = name or params.get("NAME") or DATABASE_NAME
+    return f"postgres://{auth}@{host}:{params.get('PORT') or 5432}/{database}"
 
 
 def stop() -> bool:

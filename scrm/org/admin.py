@@ -7,7 +7,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from scrm.org.models import Region, Staff, Store
-from scrm.org.scoping import for_user
+from scrm.org.scoping import for_user, scope_filter
 
 
 class ScopedAdmin(admin.ModelAdmin):
@@ -60,3 +60,20 @@ class StaffAdmin(ScopedAdmin, UserAdmin):
         *UserAdmin.add_fieldsets,
         (_("Role and scope"), {"fields": ("display_name", "role", "region", "stores")}),
     )
+
+
+class ScopedThroughAdmin(admin.ModelAdmin):
+    """For rows that belong to a scoped object (a member's merges, a job's errors): only
+    rows whose `scope_through` objects the user may see."""
+
+    scope_through: tuple[str, ...] = ()
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        queryset = super().get_queryset(request)
+        for name in self.scope_through:
+            related = queryset.model._meta.get_field(name).related_model
+            condition = scope_filter(related.scope, request.user)
+            if condition is not None:
+                visible = related._base_manager.filter(condition).values("pk")
+                queryset = queryset.filter(**{f"{name}__in": visible})
+        return queryset

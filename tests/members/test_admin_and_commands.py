@@ -73,3 +73,35 @@ def test_admin_masks_phones_without_the_permission(client: Client, org: Org) -> 
         body = response.content.decode()
         assert "+8613800001234" not in body and "13800001234" not in body
         assert "138****1234" in body
+
+
+def test_admin_history_lists_follow_the_members_scope(client: Client, org: Org) -> None:
+    from django.contrib.auth.models import Permission
+
+    from members.models import LifecycleChange, MergeSuggestion
+    from members.services.identity import merge_suggestion_raise
+    from members.services.lifecycle import member_refresh_stage
+    from tests.members.factories import MemberFactory
+
+    for member in (org.member_a1_unassigned, org.member_b1):
+        member.lifecycle_stage = "prospect"
+        member.save(update_fields=["lifecycle_stage"])
+        IdentityFactory(member=member, kind="unionid", value=f"oU{member.pk}")
+        member_refresh_stage(member=member, reason="followed")
+    merge_suggestion_raise(
+        first=org.member_b1,
+        second=MemberFactory(home_store=org.b1),
+        reason="same name",
+        evidence=[],
+    )
+    assert LifecycleChange.objects.count() == 2 and MergeSuggestion.objects.count() == 1
+    org.store_manager_a1.is_staff = True
+    org.store_manager_a1.save(update_fields=["is_staff"])
+    org.store_manager_a1.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_lifecyclechange", "view_mergesuggestion"])
+    )
+    client.force_login(org.store_manager_a1)
+    changes = client.get("/admin/members/lifecyclechange/").context["cl"].result_list
+    assert [c.member_id for c in changes] == [org.member_a1_unassigned.pk]
+    suggestions = client.get("/admin/members/mergesuggestion/").context["cl"].result_list
+    assert list(suggestions) == []

@@ -421,3 +421,27 @@ def test_admin_import_shows_bad_rows_and_writes_nothing(client: Client, org: Org
     assert preview.context["result"].totals["invalid"] == 1
     assert preview.context.get("confirm_form") is None
     assert (Member.objects.count(), Identity.objects.count()) == before
+
+
+def test_import_commands_print_a_summary_and_refuse_bad_files(db: None, tmp_path: Path) -> None:
+    import json
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    good = tmp_path / "jd.csv"
+    good.write_bytes(csv_bytes(JD_MEMBERS))
+    out = StringIO()
+    call_command("import_members", str(good), source="jd", stdout=out)
+    summary = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert (summary["status"], summary["created"], summary["rejected"]) == ("done", 2, 1)
+    before = (ImportJob.objects.count(), Member.objects.count())
+    bad = tmp_path / "empty.csv"
+    bad.write_bytes(b"")
+    out = StringIO()
+    with pytest.raises(CommandError, match="文件为空"):
+        call_command("import_orders", str(bad), source="pos", stdout=out)
+    assert json.loads(out.getvalue().strip())["code"] == "file_empty"
+    with pytest.raises(CommandError, match="No such file"):
+        call_command("import_members", str(tmp_path / "missing.csv"), source="pos")
+    assert (ImportJob.objects.count(), Member.objects.count()) == before

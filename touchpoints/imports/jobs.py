@@ -35,7 +35,13 @@ from touchpoints.imports.members_import import (
     lookups_for_import,
     required_member_columns,
 )
-from touchpoints.imports.reader import FileInfo, ImportFileError, inspect_file, iter_rows
+from touchpoints.imports.reader import (
+    FileInfo,
+    ImportFileError,
+    inspect_file,
+    iter_rows,
+    reopen,
+)
 from touchpoints.models import (
     ImportEvent,
     ImportJob,
@@ -222,7 +228,7 @@ def import_job_run(job_id: int, *, worker: str | None = None) -> ImportJob | Non
 
 def _run(job: ImportJob, worker: str) -> None:
     path = Path(job.file.path)
-    info = inspect_file(path, name=job.original_name, max_bytes=max_bytes())
+    info = reopen(path, encoding=job.encoding)
     columns = check_columns(job.kind, job.source, info)
     lookups = lookups_for_import()
     if job.kind == ImportKind.MEMBERS:

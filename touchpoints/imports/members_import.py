@@ -89,9 +89,7 @@ class MemberRowParser:
         self.headers = headers
         self.lookups = lookups
         self.buyer_kind = BUYER_ID_KIND.get(source)
-        self.id_columns = [
-            (columns[name], kind) for name, kind in ID_COLUMNS.items() if name in columns
-        ]
+        self.id_columns = identity_columns(columns)
         # One list comprehension per row pulls every field at once (the hot path).
         self.field_indexes = [columns.get(name, -1) for name in FIELDS]
 
@@ -128,13 +126,15 @@ class MemberRowParser:
                 keys.append((IdentityKind.PHONE, "", profile["phone"]))
             except norm.CellError as exc:
                 fail("phone", phone, str(exc))
-        if buyer and self.buyer_kind:
-            app = self.lookups.app_id if self.buyer_kind == IdentityKind.OPENID else ""
-            keys.append((self.buyer_kind, app, buyer[:128]))
-        for index, kind in self.id_columns:
-            value = cells[index].strip() if index < size else ""
-            if value:
-                keys.append((kind, "", value[:128]))
+        keys.extend(
+            channel_keys(
+                cells,
+                buyer=buyer,
+                buyer_kind=self.buyer_kind,
+                app_id=self.lookups.app_id,
+                id_columns=self.id_columns,
+            )
+        )
         if name:
             profile["name"] = name[:50]
         if gender:
@@ -177,6 +177,32 @@ class MemberRowParser:
                 counts.add_error(number, column, bad, reason)
             return None
         return MemberRow(number, keys, profile, registered_at)
+
+
+def identity_columns(columns: dict[str, int]) -> list[tuple[int, str]]:
+    """(column index, identity kind) for the generic template's id columns in a file."""
+    return [(columns[name], kind) for name, kind in ID_COLUMNS.items() if name in columns]
+
+
+def channel_keys(
+    cells: list[str],
+    *,
+    buyer: str,
+    buyer_kind: str | None,
+    app_id: str,
+    id_columns: list[tuple[int, str]],
+) -> list[Key]:
+    """The identities a row names besides its phone: the source's buyer id (an openid
+    belongs to the mini-program's app) and any id columns. Shared by member and order rows."""
+    keys: list[Key] = []
+    if buyer and buyer_kind:
+        keys.append((buyer_kind, app_id if buyer_kind == IdentityKind.OPENID else "", buyer[:128]))
+    size = len(cells)
+    for index, kind in id_columns:
+        value = cells[index].strip() if index < size else ""
+        if value:
+            keys.append((kind, "", value[:128]))
+    return keys
 
 
 def required_member_columns(columns: dict[str, int]) -> list[str]:

@@ -23,12 +23,19 @@ from members.services.lifecycle import order_stats_and_stage_refresh
 from touchpoints.imports import normalize as norm
 from touchpoints.imports.mappings import (
     BUYER_ID_KIND,
-    ID_COLUMNS,
     IDENTITY_FIELDS,
     REQUIRED_ORDER_FIELDS,
     SOURCE_CHANNEL,
 )
-from touchpoints.imports.members_import import Counts, Key, Lookups, MemberRow, import_member_chunk
+from touchpoints.imports.members_import import (
+    Counts,
+    Key,
+    Lookups,
+    MemberRow,
+    channel_keys,
+    identity_columns,
+    import_member_chunk,
+)
 
 
 @dataclass
@@ -67,6 +74,7 @@ class OrderRowParser:
         self.headers = headers
         self.lookups = lookups
         self.buyer_kind = BUYER_ID_KIND.get(source)
+        self.id_columns = identity_columns(columns)
         self.buffer: ParsedOrder | None = None
         self.safe_row = 0
         self.now = timezone.now()
@@ -170,14 +178,15 @@ class OrderRowParser:
             except norm.CellError as exc:
                 fail("phone", str(exc))
                 phone = ""
-        buyer = self.cell(cells, "buyer_id")
-        if buyer and self.buyer_kind:
-            app = self.lookups.app_id if self.buyer_kind == IdentityKind.OPENID else ""
-            keys.append((self.buyer_kind, app, buyer[:128]))
-        for column, kind in ID_COLUMNS.items():
-            value = self.cell(cells, column)
-            if value:
-                keys.append((kind, "", value[:128]))
+        keys.extend(
+            channel_keys(
+                cells,
+                buyer=self.cell(cells, "buyer_id"),
+                buyer_kind=self.buyer_kind,
+                app_id=self.lookups.app_id,
+                id_columns=self.id_columns,
+            )
+        )
         if not keys and phone == "" and not self.cell(cells, "phone"):
             fail("", _("The row names no buyer: it has no phone or buyer id."))
         if paid_at is None or amount is None or not order_id or not keys:

@@ -77,6 +77,19 @@ def inspect_file(path: Path, *, name: str, max_bytes: int) -> FileInfo:
     return FileInfo("csv", encoding, [h.strip() for h in headers], max(0, lines - 1), delimiter)
 
 
+def reopen(path: Path, *, encoding: str) -> FileInfo:
+    """The FileInfo of a file `inspect_file` already accepted (a job starting or resuming):
+    reads only the header, not the whole file again."""
+    with open(path, "rb") as handle:
+        if handle.read(4).startswith(b"PK\x03\x04"):
+            return _inspect_xlsx(path)
+    with open(path, encoding=encoding, newline="") as text:
+        sample = text.read(65536)
+    delimiter = _delimiter(sample)
+    headers = next(csv.reader(io.StringIO(sample), delimiter=delimiter), [])
+    return FileInfo("csv", encoding, [h.strip() for h in headers], 0, delimiter)
+
+
 def _detect_encoding(path: Path, head: bytes) -> tuple[str, int]:
     """Decode the whole file once (fast, in C) to choose the encoding and count lines."""
     candidates = ("utf-8-sig",) if head.startswith(codecs.BOM_UTF8) else ENCODINGS

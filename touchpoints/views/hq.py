@@ -9,9 +9,10 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from scrm.core.access import hq_required
+from scrm.core.access import head_office_required, hq_required
 from touchpoints import selectors
 from touchpoints.forms import ImportUploadForm, MappingForm
 from touchpoints.imports import mappings
@@ -19,23 +20,11 @@ from touchpoints.imports.jobs import import_job_cancel, import_job_create
 from touchpoints.imports.reader import ImportFileError
 from touchpoints.services import mapping_update
 
-
-def _hq_only(view: Any) -> Any:
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not request.user.is_hq:  # type: ignore[union-attr]
-            return render(
-                request,
-                "403.html",
-                {"message": _("Imports are run by head-office staff."), "home_url": "/hq/"},
-                status=403,
-            )
-        return view(request, *args, **kwargs)
-
-    return wrapped
+# Merging people and running imports touch many records: head-office roles only.
+head_office_only = head_office_required(gettext_lazy("Imports are run by head-office staff."))
 
 
-@hq_required
-@_hq_only
+@head_office_only
 def imports(request: HttpRequest) -> HttpResponse:
     form = ImportUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
@@ -69,8 +58,7 @@ def _job(request: HttpRequest, job_id: int) -> Any:
     return job
 
 
-@hq_required
-@_hq_only
+@head_office_only
 def import_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     job = _job(request, job_id)
     context = {
@@ -83,8 +71,7 @@ def import_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     return render(request, "touchpoints/hq/import_detail.html", context)
 
 
-@hq_required
-@_hq_only
+@head_office_only
 @require_POST
 def import_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
     job = import_job_cancel(job=_job(request, job_id), actor=request.user)
@@ -97,8 +84,7 @@ def import_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
 ERROR_HEADER = ["row", "column", "value", "reason"]
 
 
-@hq_required
-@_hq_only
+@head_office_only
 def import_error_report(request: HttpRequest, job_id: int, file_format: str) -> HttpResponse:
     job = _job(request, job_id)
     rows = selectors.import_errors(job).values_list("row_number", "column", "value", "reason")
@@ -139,14 +125,12 @@ def import_template(request: HttpRequest, kind: str) -> HttpResponse:
     return response
 
 
-@hq_required
-@_hq_only
+@head_office_only
 def mapping_list(request: HttpRequest) -> HttpResponse:
     return render(request, "touchpoints/hq/mappings.html", {"mappings": selectors.mapping_list()})
 
 
-@hq_required
-@_hq_only
+@head_office_only
 def mapping_edit(request: HttpRequest, mapping_id: int) -> HttpResponse:
     mapping = selectors.mapping_list().filter(pk=mapping_id).first()
     if mapping is None:
