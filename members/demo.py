@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from members.models import Channel, Gender, IdentityKind, LifecycleStage, Member, OrderStatus
-from members.services.bulk import MEMBER_COPY_COLUMNS
+from members.services.bulk import MEMBER_COPY_COLUMNS, allocate_ids
 from members.services.lifecycle import lifecycle_refresh_all
 from scrm.core.demo import DemoContext, demo_step
 
@@ -135,17 +135,6 @@ ORDER_CHANNELS = [
 MINI_PROGRAM_APP = "sandbox-mini-program"
 
 
-def _allocate_ids(cursor: Any, table: str, count: int) -> list[int]:
-    """Reserve primary keys up front so COPY can write rows that refer to each other."""
-    if count == 0:
-        return []
-    cursor.execute(
-        "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-        [table, count],
-    )
-    return [row[0] for row in cursor.fetchall()]
-
-
 def _copy(cursor: Any, table: str, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> int:
     count = 0
     with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
@@ -200,7 +189,7 @@ def _load_member_chunk(
     now: datetime,
     totals: dict[str, int],
 ) -> list[tuple[Any, ...]]:
-    member_ids = _allocate_ids(cursor, "members_member", len(chunk))
+    member_ids = allocate_ids(cursor, "members_member", len(chunk))
     members = []
     for member_id, row in zip(member_ids, chunk, strict=True):
         created = row[-1]
@@ -251,7 +240,7 @@ def _load_member_chunk(
     )
 
     orders, lines = _order_rows(rng, members, now)
-    order_ids = _allocate_ids(cursor, "members_order", len(orders))
+    order_ids = allocate_ids(cursor, "members_order", len(orders))
     _copy(
         cursor,
         "members_order",
@@ -348,7 +337,7 @@ def _plant_duplicates(
 ) -> int:
     """The same person registered twice (same name, birthday and city, another phone)."""
     picks = rng.sample(members, k=min(len(members), max(3, wanted)))
-    twin_ids = _allocate_ids(cursor, "members_member", len(picks))
+    twin_ids = allocate_ids(cursor, "members_member", len(picks))
     twins, suggestions = [], []
     for twin_id, original in zip(twin_ids, picks, strict=True):
         original_id, name, gender, birthday, _phone, city, store_id = original[:7]

@@ -51,10 +51,11 @@ class Identity(models.Model):
         ordering = ["kind", "app", "value"]
         verbose_name = _("identity")
         verbose_name_plural = _("identities")
+        # Value first: the one index answers both "who holds this phone/openid" (all three
+        # columns) and a search by value alone, so imports maintain one index fewer.
         constraints = [
-            models.UniqueConstraint(fields=["kind", "app", "value"], name="identity_unique"),
+            models.UniqueConstraint(fields=["value", "kind", "app"], name="identity_unique"),
         ]
-        indexes = [models.Index(fields=["value"], name="identity_value_idx")]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.display_value}"

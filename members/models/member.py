@@ -75,7 +75,6 @@ class Member(TimeStampedModel):
         _("phone"),
         max_length=20,
         blank=True,
-        db_index=True,
         help_text=_("E.164, e.g. +8613812341234"),
     )
     city = models.CharField(_("city"), max_length=50, blank=True)

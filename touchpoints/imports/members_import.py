@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from members.models import STRONG_KINDS, IdentityKind, LifecycleStage, MergeSuggestion
+from members.services.bulk import allocate_ids
 from members.services.lifecycle import lifecycle_refresh_ids
 from touchpoints.imports import normalize as norm
 from touchpoints.imports.mappings import BUYER_ID_KIND, ID_COLUMNS, IDENTITY_FIELDS
@@ -257,15 +258,6 @@ def _load(member_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
         }
 
 
-def _allocate(cursor: Any, count: int) -> list[int]:
-    cursor.execute(
-        "SELECT nextval(pg_get_serial_sequence('members_member', 'id')) "
-        "FROM generate_series(1, %s)",
-        [count],
-    )
-    return [row[0] for row in cursor.fetchall()]
-
-
 def _blank(field_name: str, value: Any) -> bool:
     return value in (None, "") or (field_name == "gender" and value == "u")
 
@@ -298,7 +290,7 @@ def import_member_chunk(
     unknown = sum(1 for row in rows if not any(key in found for key in row.keys))
     with connection.cursor() as cursor:
         # Only rows naming nobody known can become new members: reserve that many ids.
-        pool = iter(_allocate(cursor, unknown) if unknown else [])
+        pool = iter(allocate_ids(cursor, "members_member", unknown))
 
     for row in rows:
         strong = {found[k] for k in row.keys if k in found and k[0] in STRONG_KINDS}

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from members.models import Channel, IdentityKind, OrderStatus
+from members.services.bulk import allocate_ids
 from members.services.lifecycle import order_stats_and_stage_refresh
 from touchpoints.imports import normalize as norm
 from touchpoints.imports.mappings import (
@@ -297,12 +298,7 @@ def import_order_chunk(
     touched = set(resolved.values())
     with connection.cursor() as cursor:
         if placed:
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence('members_order', 'id')) "
-                "FROM generate_series(1, %s)",
-                [len(placed)],
-            )
-            ids = [row[0] for row in cursor.fetchall()]
+            ids = allocate_ids(cursor, "members_order", len(placed))
             columns = (
                 "id",
                 "channel",

@@ -27,6 +27,9 @@ class ImportFileError(Exception):
         self.code = code
         self.message = message
 
+    def __reduce__(self) -> tuple[type[ImportFileError], tuple[str, str]]:
+        return (type(self), (self.code, self.message))  # crosses from the parsing process
+
 
 @dataclass(frozen=True)
 class FileInfo:

@@ -50,16 +50,12 @@ class Command(BaseCommand):
         """Put the first `count` people of the file in the pool already (by COPY)."""
         from django.utils import timezone
 
+        from members.services.bulk import allocate_ids
         from touchpoints.bench import phone
 
         now = timezone.now()
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence('members_member','id')) "
-                "FROM generate_series(1, %s)",
-                [count],
-            )
-            ids = [row[0] for row in cursor.fetchall()]
+            ids = allocate_ids(cursor, "members_member", count)
             with cursor.copy(
                 "COPY members_member (id, name, phone, city, source_channel, created_at, "
                 "updated_at) FROM STDIN"
