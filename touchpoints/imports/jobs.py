@@ -295,7 +295,7 @@ def _run(job: ImportJob, worker: str) -> None:
 # the planner then works from row counts that are far too small. Sampling the tables
 # the job writes every few chunks costs a fraction of a second.
 STATISTICS_EVERY_CHUNKS = 5
-WRITTEN_TABLES = {
+WRITTEN_TABLES: dict[str, tuple[str, ...]] = {
     ImportKind.MEMBERS: ("members_member", "members_identity"),
     ImportKind.ORDERS: ("members_order", "members_orderline", "members_member", "members_identity"),
 }
