@@ -1,6 +1,14 @@
 from members.models.auth import MemberSession, SandboxCodeKind, SandboxWechatCode
 from members.models.identity import PER_APP_KINDS, STRONG_KINDS, Identity, IdentityKind
 from members.models.lifecycle import LifecycleChange, LifecycleSettings
+from members.models.loyalty import (
+    EntryKind,
+    LedgerEntry,
+    LotSpend,
+    PointsAccount,
+    PointsKind,
+    PointsLot,
+)
 from members.models.member import (
     Channel,
     Gender,
@@ -14,6 +22,12 @@ from members.models.orders import Order, OrderLine, OrderStatus
 
 __all__ = [
     "Channel",
+    "EntryKind",
+    "LedgerEntry",
+    "LotSpend",
+    "PointsAccount",
+    "PointsKind",
+    "PointsLot",
     "Gender",
     "Identity",
     "IdentityKind",

@@ -1,0 +1,169 @@
+"""Loyalty: tiers, the two points accounts, their lots and the append-only ledger.
+
+Points are money-like. Every change is a ledger entry, unique per (source, external id)
+so a replayed event applies once; points arrive in lots with an expiry date and are
+spent oldest-expiring first. Three figures always agree, and the database checks the
+first two: an account's balance never goes below zero, it equals the sum of its ledger
+entries, and it equals the points still left in its lots.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from members.models.member import Member
+from scrm.org.scoping import Scope, ScopedQuerySet
+
+MEMBER_SCOPE = Scope(
+    store="member__home_store", region=("member__home_store__region",), guide="member__guide"
+)
+
+
+class PointsKind(models.TextChoices):
+    ACTIVITY = "activity", _("Activity points")  # 活跃积分: engagement, spent in the mall
+    GROWTH = "growth", _("Growth value")  # 成长值: from purchases, drives tiers
+
+
+class PointsAccount(models.Model):
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="points_accounts", verbose_name=_("member")
+    )
+    kind = models.CharField(_("account"), max_length=10, choices=PointsKind.choices)
+    balance = models.BigIntegerField(_("balance"), default=0, db_default=0)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    scope: ClassVar[Scope] = MEMBER_SCOPE
+    objects = ScopedQuerySet["PointsAccount"].as_manager()
+
+    class Meta:
+        verbose_name = _("points account")
+        verbose_name_plural = _("points accounts")
+        constraints = [
+            models.UniqueConstraint(fields=["member", "kind"], name="points_account_unique"),
+            models.CheckConstraint(condition=Q(balance__gte=0), name="points_balance_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} {self.get_kind_display()} {self.balance}"
+
+
+class EntryKind(models.TextChoices):
+    EARN = "earn", _("Earned")
+    REDEEM = "redeem", _("Redeemed")
+    EXPIRE = "expire", _("Expired")
+    ADJUST = "adjust", _("Adjusted")
+    REVERSE = "reverse", _("Reversed")
+
+
+class LedgerEntry(models.Model):
+    """One change to one account. Rows are never updated or deleted (a database trigger
+    refuses it); a correction is a new entry."""
+
+    account = models.ForeignKey(
+        PointsAccount, on_delete=models.PROTECT, related_name="entries", db_index=False
+    )
+    kind = models.CharField(_("kind"), max_length=10, choices=EntryKind.choices)
+    amount = models.BigIntegerField(_("points"), help_text=_("Positive adds, negative takes."))
+    balance_after = models.BigIntegerField(_("balance after"))
+    source = models.CharField(_("source"), max_length=40)
+    external_id = models.CharField(_("reference"), max_length=120)
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+    )
+    reverses = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reversals",
+        verbose_name=_("reverses"),
+        db_index=False,
+    )
+    created_at = models.DateTimeField(_("at"))
+
+    scope: ClassVar[Scope] = Scope(
+        store="account__member__home_store",
+        region=("account__member__home_store__region",),
+        guide="account__member__guide",
+    )
+    objects = ScopedQuerySet["LedgerEntry"].as_manager()
+
+    class Meta:
+        verbose_name = _("points ledger entry")
+        verbose_name_plural = _("points ledger")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "external_id"], name="ledger_idempotency"),
+            models.CheckConstraint(condition=~Q(amount=0), name="ledger_amount_not_zero"),
+            models.CheckConstraint(
+                condition=Q(balance_after__gte=0), name="ledger_balance_not_negative"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["account", "created_at"], name="ledger_account_time_idx"),
+            models.Index(
+                fields=["reverses"], name="ledger_reverses_idx", condition=Q(reverses__isnull=False)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.amount:+d}"
+
+
+class PointsLot(models.Model):
+    """Points that arrived together and expire together."""
+
+    account = models.ForeignKey(
+        PointsAccount, on_delete=models.PROTECT, related_name="lots", db_index=False
+    )
+    entry = models.OneToOneField(
+        LedgerEntry, on_delete=models.PROTECT, related_name="lot", verbose_name=_("entry")
+    )
+    amount = models.BigIntegerField(_("points"))
+    remaining = models.BigIntegerField(_("left"))
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("points lot")
+        verbose_name_plural = _("points lots")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount__gt=0) & Q(remaining__gte=0) & Q(remaining__lte=models.F("amount")),
+                name="lot_remaining_within_amount",
+            ),
+        ]
+        indexes = [
+            # Spending order within an account: oldest-expiring first, never-expiring last.
+            models.Index(
+                fields=["account", "expires_at", "id"],
+                name="lot_spend_order_idx",
+                condition=Q(remaining__gt=0),
+            ),
+            models.Index(
+                fields=["expires_at"], name="lot_expiry_idx", condition=Q(remaining__gt=0)
+            ),
+        ]
+
+
+class LotSpend(models.Model):
+    """Which lots an entry took points from (or gave back to): lets a cancelled
+    redemption return points to the lots they came from."""
+
+    entry = models.ForeignKey(LedgerEntry, on_delete=models.PROTECT, related_name="spends")
+    lot = models.ForeignKey(PointsLot, on_delete=models.PROTECT, related_name="spends")
+    amount = models.BigIntegerField(_("points"), help_text=_("Negative takes from the lot."))
+
+    class Meta:
+        verbose_name = _("lot movement")
+        verbose_name_plural = _("lot movements")
