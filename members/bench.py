@@ -85,3 +85,6 @@ def seed_members(size: int) -> BenchResult:
         ratio_means="COPY rows/s ÷ row-by-row rows/s (higher is better)",
         extra={"projected_seconds_for_1M": round(1_000_000 / copy_rate, 1)},
     )
+
+
+from members import ledger_bench  # noqa: E402, F401  (registers `bench ledger`)

@@ -134,6 +134,10 @@ else:
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("SCRM runs on PostgreSQL only; DATABASE_URL must be postgres://…")
 DATABASES["default"].setdefault("OPTIONS", {})
+# Django's own queries bind parameters client-side and are never prepared; the points
+# ledger runs its few hot statements on server-side-binding cursors, which psycopg
+# prepares only when this is set (None would switch prepared statements off).
+DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 5)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -139,7 +139,9 @@ class PointsLot(models.Model):
         verbose_name_plural = _("points lots")
         constraints = [
             models.CheckConstraint(
-                condition=Q(amount__gt=0) & Q(remaining__gte=0) & Q(remaining__lte=models.F("amount")),
+                condition=Q(amount__gt=0)
+                & Q(remaining__gte=0)
+                & Q(remaining__lte=models.F("amount")),
                 name="lot_remaining_within_amount",
             ),
         ]
@@ -155,6 +157,9 @@ class PointsLot(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.remaining}/{self.amount}"
+
 
 class LotSpend(models.Model):
     """Which lots an entry took points from (or gave back to): lets a cancelled
@@ -167,3 +172,6 @@ class LotSpend(models.Model):
     class Meta:
         verbose_name = _("lot movement")
         verbose_name_plural = _("lot movements")
+
+    def __str__(self) -> str:
+        return f"{self.amount:+d}"

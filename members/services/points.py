@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -117,16 +118,25 @@ WITH a AS (
 SELECT id, balance_after FROM e
 """
 
-# Debit: the account is already locked by an earlier statement, so this one's snapshot
-# holds every committed lot. Spendable lots are taken oldest-expiring first (never-
-# expiring last); `upto` is the running total, so each lot gives what is still needed.
+# Debit, in one statement. `a` locks the account (and returns its newest balance even
+# after waiting for another change to commit). `locked` then locks the spendable lots:
+# FOR UPDATE re-reads each lot as last committed, so a lot another redemption just
+# emptied is skipped. A lot earned by a transaction that committed while this one waited
+# is not seen at all: the redemption may be refused a moment early, never overspent.
+# Lots go oldest-expiring first (never-expiring last); `upto` is the running total.
 _DEBIT_SQL = """
-WITH lots AS (
-    SELECT id, remaining,
-           sum(remaining) OVER (ORDER BY expires_at NULLS LAST, id) AS upto
-    FROM members_pointslot
-    WHERE account_id = %(account)s AND remaining > 0
+WITH a AS (
+    SELECT id, balance FROM members_pointsaccount
+    WHERE member_id = %(member)s AND kind = %(account_kind)s FOR UPDATE
+), locked AS (
+    SELECT id, remaining, expires_at FROM members_pointslot
+    WHERE account_id = (SELECT id FROM a) AND remaining > 0
       AND (expires_at IS NULL OR expires_at > %(now)s)
+    ORDER BY expires_at NULLS LAST, id
+    FOR UPDATE
+), lots AS (
+    SELECT id, remaining, sum(remaining) OVER (ORDER BY expires_at NULLS LAST, id) AS upto
+    FROM locked
 ), available AS (
     SELECT COALESCE(max(upto), 0) AS total FROM lots
 ), take AS (
@@ -136,11 +146,11 @@ WITH lots AS (
     INSERT INTO members_ledgerentry
         (account_id, kind, amount, balance_after, source, external_id, reason, actor_id,
          reverses_id, created_at)
-    SELECT %(account)s, %(kind)s, -%(amount)s, %(balance)s - %(amount)s, %(source)s,
-           %(external_id)s, %(reason)s, %(actor)s, %(reverses)s, %(now)s
-    FROM available WHERE total >= %(amount)s
+    SELECT a.id, %(kind)s, -%(amount)s, a.balance - %(amount)s, %(source)s,
+           %(external_id)s, %(reason)s, %(actor)s, NULL, %(now)s
+    FROM a, available WHERE available.total >= %(amount)s
     ON CONFLICT (source, external_id) DO NOTHING
-    RETURNING id, balance_after
+    RETURNING id, account_id, balance_after
 ), spent AS (
     UPDATE members_pointslot l SET remaining = l.remaining - t.points
     FROM take t, e WHERE l.id = t.id
@@ -149,14 +159,24 @@ WITH lots AS (
     SELECT e.id, t.id, -t.points FROM take t, e
 ), u AS (
     UPDATE members_pointsaccount p SET balance = e.balance_after, updated_at = %(now)s
-    FROM e WHERE p.id = %(account)s
+    FROM e WHERE p.id = e.account_id
 )
-SELECT (SELECT total FROM available), (SELECT id FROM e), (SELECT balance_after FROM e)
+SELECT (SELECT id FROM a), (SELECT total FROM available), (SELECT id FROM e),
+       (SELECT balance_after FROM e)
 """
 
 
+def _fast_cursor() -> psycopg.Cursor[Any]:
+    """A cursor with server-side binding on Django's connection, so the ledger's big
+    statements run as prepared statements (`prepare=True`): planning them took as long
+    as running them. Outside `atomic` each statement commits alone, which the
+    single-statement paths rely on; inside, it joins the caller's transaction."""
+    connection.ensure_connection()
+    return psycopg.Cursor(connection.connection)
+
+
 def _credit(
-    cursor: Any,
+    cursor: psycopg.Cursor[Any],
     *,
     member_id: int,
     account_kind: str,
@@ -183,16 +203,17 @@ def _credit(
             "now": now,
             "expires_at": expires_at,
         },
+        prepare=True,
     )
     row = cursor.fetchone()
     return (row[0], row[1]) if row else None
 
 
 def _debit(
-    cursor: Any,
+    cursor: psycopg.Cursor[Any],
     *,
-    account: int,
-    balance: int,
+    member_id: int,
+    account_kind: str,
     kind: str,
     amount: int,
     source: str,
@@ -200,14 +221,14 @@ def _debit(
     reason: str,
     actor: Any,
     now: datetime,
-    reverses: int | None = None,
-) -> tuple[int, int | None, int | None]:
-    """(spendable before, entry id, balance after); no entry when spendable < amount."""
+) -> tuple[int | None, int, int | None, int | None]:
+    """(account id, spendable before, entry id, balance after); no entry when the
+    account is missing, spendable < amount, or the key was applied before."""
     cursor.execute(
         _DEBIT_SQL,
         {
-            "account": account,
-            "balance": balance,
+            "member": member_id,
+            "account_kind": account_kind,
             "kind": kind,
             "amount": amount,
             "source": source,
@@ -215,11 +236,13 @@ def _debit(
             "reason": reason[:200],
             "actor": getattr(actor, "pk", None),
             "now": now,
-            "reverses": reverses,
         },
+        prepare=True,
     )
-    total, entry_id, balance_after = cursor.fetchone()
-    return total, entry_id, balance_after
+    row = cursor.fetchone()
+    assert row is not None  # the statement always returns one row
+    account_id, total, entry_id, balance_after = row
+    return account_id, total, entry_id, balance_after
 
 
 # ---------------------------------------------------------------- services
@@ -245,29 +268,32 @@ def points_earn(
     if kind not in PointsKind.values:
         raise PointsError("points_kind_invalid", _("Unknown points account."))
     now = now or timezone.now()
+    params: dict[str, Any] = {
+        "member_id": member_id,
+        "account_kind": kind,
+        "kind": entry_kind,
+        "amount": amount,
+        "source": source,
+        "external_id": external_id,
+        "expires_at": expires_at,
+        "reason": reason,
+        "actor": actor,
+        "now": now,
+    }
+    credited = _credit(_fast_cursor(), **params)  # one statement, one round trip
+    if credited is not None:
+        return PointsResult(credited[0], amount, credited[1])
     with transaction.atomic(), connection.cursor() as cursor:
-        for attempt in (1, 2):
-            credited = _credit(
-                cursor,
-                member_id=member_id,
-                account_kind=kind,
-                kind=entry_kind,
-                amount=amount,
-                source=source,
-                external_id=external_id,
-                expires_at=expires_at,
-                reason=reason,
-                actor=actor,
-                now=now,
-            )
-            if credited is not None:
-                return PointsResult(credited[0], amount, credited[1])
+        replay = _replay(cursor, source, external_id)
+        if replay is not None:
+            return replay
+        _open_account(cursor, member_id, kind)  # the member's first points of this kind
+        credited = _credit(_fast_cursor(), **params)
+        if credited is None:
             replay = _replay(cursor, source, external_id)
-            if replay is not None:
-                return replay
-            if attempt == 1:
-                _open_account(cursor, member_id, kind)
-    raise AssertionError("an open account always takes the credit")
+            assert replay is not None, "an open, locked account always takes the credit"
+            return replay
+        return PointsResult(credited[0], amount, credited[1])
 
 
 def points_redeem(
@@ -287,35 +313,30 @@ def points_redeem(
     _check_amount(amount)
     _check_key(source, external_id)
     now = now or timezone.now()
-    with transaction.atomic(), connection.cursor() as cursor:
-        found = _account(cursor, member_id, kind, lock=True)
-        if found is None:
-            replay = _replay(cursor, source, external_id)
-            if replay is not None:
-                return replay
+    account_id, total, entry_id, balance = _debit(
+        _fast_cursor(),  # one statement, one round trip
+        member_id=member_id,
+        account_kind=kind,
+        kind=entry_kind,
+        amount=amount,
+        source=source,
+        external_id=external_id,
+        reason=reason,
+        actor=actor,
+        now=now,
+    )
+    if entry_id is not None:
+        assert balance is not None
+        return PointsResult(entry_id, -amount, balance)
+    with connection.cursor() as cursor:  # applied before (a replay), or refused
+        replay = _replay(cursor, source, external_id)
+        if replay is not None:
+            return replay
+        if account_id is None:
             cursor.execute("SELECT 1 FROM members_member WHERE id = %s", [member_id])
             if cursor.fetchone() is None:
                 raise NotFound("member_not_found", _("No such member."))
-            raise _short(0, amount)
-        total, entry_id, balance = _debit(
-            cursor,
-            account=found[0],
-            balance=found[1],
-            kind=entry_kind,
-            amount=amount,
-            source=source,
-            external_id=external_id,
-            reason=reason,
-            actor=actor,
-            now=now,
-        )
-        if entry_id is None:  # applied before (a replay), or too few points
-            replay = _replay(cursor, source, external_id)
-            if replay is not None:
-                return replay
-            raise _short(total, amount)
-        assert balance is not None
-        return PointsResult(entry_id, -amount, balance)
+    raise _short(total, amount)
 
 
 def _short(available: int, wanted: int) -> PointsError:
