@@ -1,14 +1,16 @@
 """Points: earn, redeem, reverse, adjust and expire, each exactly once, never below zero.
 
 Every change to an account first takes that account's row lock (`SELECT … FOR UPDATE`),
-so changes to one account queue up while different accounts proceed in parallel. The
-statement that reads the lots runs after the lock is granted, so under READ COMMITTED it
-sees every change committed before it. Each change is a ledger entry unique per
-(source, external id): a replay finds the first entry and changes nothing.
+so changes to one account queue up while different accounts proceed in parallel; lots
+are locked too before points leave them, and FOR UPDATE re-reads each as last committed.
+Each change is a ledger entry unique per (source, external id): a replay finds the first
+entry and changes nothing.
 
-The hot paths are single SQL statements (one round trip each): the ledger must keep up
-with a mini-program's sign-in rush, and a balance that a cheaper path could skip is
-exactly the kind of bug this module exists to prevent.
+Earning and redeeming are single prepared SQL statements (one round trip, committed on
+their own unless the caller holds a transaction): the ledger must keep up with a
+mini-program's sign-in rush, and a balance that a cheaper path could skip is exactly the
+kind of bug this module exists to prevent. The rarer paths (reverse, expire, the first
+points of a new account) take the account lock in one statement and write in the next.
 """
 
 from __future__ import annotations
