@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from members.models import (
     Identity,
+    LedgerEntry,
     LifecycleChange,
     Member,
     MemberMerge,
@@ -130,3 +131,11 @@ def merge_history(*, user: Any) -> QuerySet[MemberMerge]:
         .select_related("kept", "dropped", "merged_by", "undone_by")
         .order_by("-merged_at", "-pk")
     )
+
+
+def points_history(*, member: Member, account: str = "") -> QuerySet[LedgerEntry]:
+    """The member's ledger entries, newest first, with the lot (for expiry) joined."""
+    entries = LedgerEntry.objects.filter(account__member=member).select_related("account", "lot")
+    if account:
+        entries = entries.filter(account__kind=account)
+    return entries.order_by("-created_at", "-id")

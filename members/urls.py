@@ -28,4 +28,6 @@ api_urlpatterns = [
     path("auth/logout", api.LogoutApi.as_view(), name="auth-logout"),
     path("me/", api.MeApi.as_view(), name="me"),
     path("me/phone", api.PhoneBindApi.as_view(), name="me-phone"),
+    path("me/sign-in", api.SignInApi.as_view(), name="me-sign-in"),
+    path("me/points", api.PointsHistoryApi.as_view(), name="me-points"),
 ]

@@ -5,9 +5,10 @@ from typing import Any
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from members.models import Gender, Member
+from members.models import Gender, LedgerEntry, Member
 
 
 class StoreBrief(serializers.Serializer):
@@ -15,10 +16,19 @@ class StoreBrief(serializers.Serializer):
     name = serializers.CharField()
 
 
+class PointsCardOutput(serializers.Serializer):
+    activity = serializers.IntegerField(help_text="Activity points (活跃积分) balance.")
+    spendable = serializers.IntegerField(help_text="Activity points that can be spent now.")
+    growth = serializers.IntegerField(help_text="Growth value (成长值).")
+    expiring_soon = serializers.IntegerField(help_text="Activity points expiring within 30 days.")
+    expiring_at = serializers.DateTimeField(allow_null=True)
+
+
 class MemberCardOutput(serializers.ModelSerializer[Member]):
     """The member card the mini-program shows. Phones are masked, even to their owner."""
 
     phone = serializers.CharField(source="masked_phone")
+    points = serializers.SerializerMethodField()
     is_member = serializers.SerializerMethodField()
     lifecycle_stage_label = serializers.CharField(source="get_lifecycle_stage_display")
     home_store = StoreBrief(allow_null=True)
@@ -39,10 +49,49 @@ class MemberCardOutput(serializers.ModelSerializer[Member]):
             "home_store",
             "order_count",
             "total_spent",
+            "points",
         ]
 
     def get_is_member(self, member: Member) -> bool:
         return member.member_since is not None
+
+    @extend_schema_field(PointsCardOutput)
+    def get_points(self, member: Member) -> dict[str, Any]:
+        from members.services.points import points_balances
+
+        balances = points_balances(member_id=member.pk)
+        return PointsCardOutput(balances).data
+
+
+class PointsEntryOutput(serializers.ModelSerializer[LedgerEntry]):
+    account = serializers.CharField(source="account.kind")
+    kind_label = serializers.CharField(source="get_kind_display")
+    expires_at = serializers.SerializerMethodField()
+
+    class Meta:
+        model = LedgerEntry
+        fields = [
+            "id",
+            "account",
+            "kind",
+            "kind_label",
+            "amount",
+            "balance_after",
+            "source",
+            "reason",
+            "created_at",
+            "expires_at",
+        ]
+
+    def get_expires_at(self, entry: LedgerEntry) -> Any:
+        lot = getattr(entry, "lot", None)
+        return lot.expires_at if lot is not None else None
+
+
+class SignInOutput(serializers.Serializer):
+    points = serializers.IntegerField(help_text="Points credited by this sign-in (0 if capped).")
+    balance = serializers.IntegerField(help_text="Activity points balance after it.")
+    already_signed_in = serializers.BooleanField()
 
 
 class TokensOutput(serializers.Serializer):

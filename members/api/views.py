@@ -2,18 +2,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from members.api.auth import IsMember, MemberTokenAuthentication
+from members.api.idempotency import idempotent
 from members.api.serializers import (
     MemberCardOutput,
     MemberUpdateInput,
     PhoneBindInput,
+    PointsEntryOutput,
     RefreshInput,
+    SignInOutput,
     TokensOutput,
     WechatLoginInput,
 )
@@ -111,3 +117,58 @@ class PhoneBindApi(MemberApiView):
         except MemberError as exc:
             raise _api_error(exc) from exc
         return Response(MemberCardOutput(member).data)
+
+
+class SignInApi(MemberApiView):
+    """Daily sign-in (签到): earns the sign-in rule's points once a day. Requires an
+    Idempotency-Key header; a second sign-in the same day earns nothing."""
+
+    @extend_schema(request=None, responses={200: SignInOutput, 400: ERROR, 409: ERROR, 422: ERROR})
+    @idempotent("sign-in")
+    def post(self, request: Request) -> Response:
+        from members.models import EarnEvent
+        from members.services.earning import points_award
+        from members.services.points import points_balances
+
+        member = request.user.member  # type: ignore[union-attr]
+        today = timezone.localdate()
+        try:
+            award = points_award(
+                member_id=member.pk, event=EarnEvent.SIGN_IN, reference=f"{member.pk}:{today}"
+            )
+        except MemberError as exc:
+            raise _api_error(exc) from exc
+        already = award.result is not None and award.result.duplicate
+        return Response(
+            SignInOutput(
+                {
+                    "points": 0 if already else award.points,
+                    "balance": points_balances(member_id=member.pk).activity,
+                    "already_signed_in": already,
+                }
+            ).data
+        )
+
+
+class PointsHistoryApi(MemberApiView, ListAPIView):
+    """The member's points ledger, newest first (`?account=activity|growth`)."""
+
+    serializer_class = PointsEntryOutput
+
+    @extend_schema(
+        parameters=[OpenApiParameter("account", str, enum=["activity", "growth"], required=False)]
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self) -> Any:
+        from members.models import LedgerEntry
+        from members.selectors import points_history
+
+        if getattr(self, "swagger_fake_view", False):  # the OpenAPI schema generator
+            return LedgerEntry.objects.none()
+
+        account = self.request.query_params.get("account", "")
+        if account and account not in ("activity", "growth"):
+            raise ApiError("account_invalid", _("Use account=activity or account=growth."), 400)
+        return points_history(member=self.request.user.member, account=account)  # type: ignore[union-attr]

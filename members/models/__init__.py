@@ -2,7 +2,11 @@ from members.models.auth import MemberSession, SandboxCodeKind, SandboxWechatCod
 from members.models.identity import PER_APP_KINDS, STRONG_KINDS, Identity, IdentityKind
 from members.models.lifecycle import LifecycleChange, LifecycleSettings
 from members.models.loyalty import (
+    BonusPeriod,
+    EarnEvent,
+    EarnRule,
     EntryKind,
+    IdempotentRequest,
     LedgerEntry,
     LotSpend,
     PointsAccount,
@@ -21,8 +25,12 @@ from members.models.merge import MemberMerge, MergeSuggestion, SuggestionStatus
 from members.models.orders import Order, OrderLine, OrderStatus
 
 __all__ = [
+    "BonusPeriod",
     "Channel",
+    "EarnEvent",
+    "EarnRule",
     "EntryKind",
+    "IdempotentRequest",
     "LedgerEntry",
     "LotSpend",
     "PointsAccount",

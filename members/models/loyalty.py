@@ -175,3 +175,93 @@ class LotSpend(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount:+d}"
+
+
+class EarnEvent(models.TextChoices):
+    REGISTER = "register", _("Registration")
+    SIGN_IN = "sign_in", _("Daily sign-in")
+    REVIEW = "review", _("Review")
+    SHARE = "share", _("Share")
+    LIKE = "like", _("Like")
+    PURCHASE = "purchase", _("Purchase (per yuan paid)")
+
+
+class EarnRule(models.Model):
+    """How many points one event earns, and how many such points a member may earn a day
+    and a month. Purchases earn growth value per yuan; engagement earns activity points."""
+
+    event = models.CharField(_("event"), max_length=20, choices=EarnEvent.choices, unique=True)
+    account = models.CharField(_("account"), max_length=10, choices=PointsKind.choices)
+    points = models.PositiveIntegerField(_("points per event"), default=0)
+    points_per_yuan = models.DecimalField(
+        _("points per yuan"), max_digits=6, decimal_places=2, default=0
+    )
+    daily_cap = models.PositiveIntegerField(
+        _("daily cap"), null=True, blank=True, help_text=_("Most points a member earns a day.")
+    )
+    monthly_cap = models.PositiveIntegerField(_("monthly cap"), null=True, blank=True)
+    valid_days = models.PositiveIntegerField(
+        _("points valid for (days)"),
+        null=True,
+        blank=True,
+        help_text=_("Empty: the points never expire."),
+    )
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        ordering = ["event"]
+        verbose_name = _("earn rule")
+        verbose_name_plural = _("earn rules")
+
+    def __str__(self) -> str:
+        return self.get_event_display()
+
+
+class BonusPeriod(models.Model):
+    """A time-boxed multiplier (double-points days) for some or all events."""
+
+    name = models.CharField(_("name"), max_length=60)
+    starts_at = models.DateTimeField(_("starts"))
+    ends_at = models.DateTimeField(_("ends"))
+    multiplier = models.DecimalField(_("multiplier"), max_digits=4, decimal_places=2)
+    events = models.JSONField(
+        _("events"), default=list, blank=True, help_text=_("Empty: every event.")
+    )
+
+    class Meta:
+        ordering = ["-starts_at"]
+        verbose_name = _("bonus period")
+        verbose_name_plural = _("bonus periods")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=models.F("starts_at")), name="bonus_period_ends_after_start"
+            ),
+            models.CheckConstraint(condition=Q(multiplier__gt=0), name="bonus_multiplier_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ×{self.multiplier}"
+
+
+class IdempotentRequest(models.Model):
+    """A POST that moves points or stock, remembered by its Idempotency-Key: a replay gets
+    the first answer, the same key with another body is refused."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(_("key"), max_length=100)
+    endpoint = models.CharField(_("endpoint"), max_length=100)
+    body_hash = models.CharField(_("body hash"), max_length=64)
+    finished = models.BooleanField(_("finished"), default=False)
+    status_code = models.PositiveSmallIntegerField(_("status"), null=True, blank=True)
+    response = models.JSONField(_("response"), null=True, blank=True)
+    created_at = models.DateTimeField(_("at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("idempotent request")
+        verbose_name_plural = _("idempotent requests")
+        constraints = [
+            models.UniqueConstraint(fields=["member", "key"], name="idempotent_request_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint} {self.key}"

@@ -53,7 +53,7 @@ def _account(cursor: Any, member_id: int, kind: str, *, lock: bool) -> tuple[int
     return (row[0], row[1]) if row else None
 
 
-def _open_account(cursor: Any, member_id: int, kind: str) -> tuple[int, int]:
+def points_account_lock(cursor: Any, member_id: int, kind: str) -> tuple[int, int]:
     """Lock the member's account of `kind`, creating it on first use."""
     found = _account(cursor, member_id, kind, lock=True)
     if found is not None:
@@ -289,7 +289,7 @@ def points_earn(
         replay = _replay(cursor, source, external_id)
         if replay is not None:
             return replay
-        _open_account(cursor, member_id, kind)  # the member's first points of this kind
+        points_account_lock(cursor, member_id, kind)  # the member's first points of this kind
         credited = _credit(_fast_cursor(), **params)
         if credited is None:
             replay = _replay(cursor, source, external_id)
