@@ -4,8 +4,11 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from members.models import (
+    BonusPeriod,
+    EarnRule,
     Identity,
     IdentityKind,
+    LedgerEntry,
     LifecycleChange,
     LifecycleSettings,
     Member,
@@ -14,7 +17,10 @@ from members.models import (
     MergeSuggestion,
     Order,
     OrderLine,
+    PointsAccount,
     SandboxWechatCode,
+    Tier,
+    TierChange,
     can_see_full_phone,
 )
 from scrm.core.admin import ReadOnly as ReadOnlyAdmin
@@ -187,3 +193,63 @@ class MemberSessionAdmin(ScopedThroughAdmin, ReadOnlyAdmin):
 class SandboxWechatCodeAdmin(admin.ModelAdmin):
     list_display = ["code", "kind", "openid", "unionid", "phone", "used_at"]
     list_filter = ["kind"]
+
+
+@admin.register(Tier)
+class TierAdmin(admin.ModelAdmin):
+    list_display = [
+        "rank",
+        "name",
+        "threshold",
+        "window_days",
+        "valid_days",
+        "retain_threshold",
+        "grace_days",
+        "points_multiplier",
+        "discount_rate",
+    ]
+    ordering = ["rank"]
+
+
+@admin.register(EarnRule)
+class EarnRuleAdmin(admin.ModelAdmin):
+    list_display = [
+        "event",
+        "account",
+        "points",
+        "points_per_yuan",
+        "daily_cap",
+        "monthly_cap",
+        "valid_days",
+        "active",
+    ]
+    list_editable = ["active"]
+
+
+@admin.register(BonusPeriod)
+class BonusPeriodAdmin(admin.ModelAdmin):
+    list_display = ["name", "starts_at", "ends_at", "multiplier", "events"]
+
+
+# The ledger changes only through the points services: the admin shows it, never edits it.
+@admin.register(PointsAccount)
+class PointsAccountAdmin(ScopedAdmin, ReadOnlyAdmin):
+    list_display = ["member", "kind", "balance", "updated_at"]
+    list_filter = ["kind"]
+    raw_id_fields = ["member"]
+    search_fields = ["=member__id"]
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(ScopedAdmin, ReadOnlyAdmin):
+    list_display = ["created_at", "account", "kind", "amount", "balance_after", "source", "reason"]
+    list_filter = ["kind", "account__kind"]
+    search_fields = ["=external_id", "=account__member__id"]
+    list_select_related = ["account"]
+
+
+@admin.register(TierChange)
+class TierChangeAdmin(ScopedAdmin, ReadOnlyAdmin):
+    list_display = ["changed_at", "member", "kind", "from_tier", "to_tier", "growth", "reason"]
+    list_filter = ["kind", "to_tier"]
+    raw_id_fields = ["member"]

@@ -7,3 +7,32 @@ from members.services.lifecycle import lifecycle_refresh_all
 def refresh_lifecycle_stages() -> int:
     """Nightly: sleeping and churned depend on the date, not only on new data."""
     return lifecycle_refresh_all()
+
+
+@shared_task
+def expire_points() -> int:
+    """Hourly: lots past their date give up their points (one entry per lot, idempotent)."""
+    from members.services.points import points_expire_due
+
+    expired = 0
+    while True:
+        batch = points_expire_due()
+        expired += batch
+        if batch < 5_000:
+            return expired
+
+
+@shared_task
+def review_tiers() -> dict[str, int]:
+    """Nightly: tiers at the end of their validity are kept, graced or dropped a level."""
+    from dataclasses import asdict
+
+    from members.services.tiers import tiers_review
+
+    totals: dict[str, int] = {}
+    while True:
+        counts = asdict(tiers_review())
+        for name, value in counts.items():
+            totals[name] = totals.get(name, 0) + value
+        if sum(counts.values()) == 0:
+            return totals

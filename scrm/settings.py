@@ -251,6 +251,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "members.tasks.refresh_lifecycle_stages",
         "schedule": crontab(hour=3, minute=15),
     },
+    "points-expiry": {"task": "members.tasks.expire_points", "schedule": crontab(minute=5)},
+    "tier-review": {"task": "members.tasks.review_tiers", "schedule": crontab(hour=2, minute=30)},
 }
 
 # --- WeChat mini-program --------------------------------------------------------------------

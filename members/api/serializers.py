@@ -24,11 +24,29 @@ class PointsCardOutput(serializers.Serializer):
     expiring_at = serializers.DateTimeField(allow_null=True)
 
 
+class TierBrief(serializers.Serializer):
+    name = serializers.CharField()
+    rank = serializers.IntegerField()
+    discount_rate = serializers.DecimalField(max_digits=4, decimal_places=2)
+    free_delivery = serializers.BooleanField()
+    birthday_gift = serializers.CharField()
+    priority_service = serializers.BooleanField()
+
+
+class TierCardOutput(serializers.Serializer):
+    current = TierBrief(source="tier", allow_null=True)
+    valid_until = serializers.DateTimeField(allow_null=True)
+    next = TierBrief(source="next_tier", allow_null=True)
+    growth_in_window = serializers.IntegerField(help_text="Growth value counted for the next tier.")
+    to_next = serializers.IntegerField(help_text="Growth value still needed for the next tier.")
+
+
 class MemberCardOutput(serializers.ModelSerializer[Member]):
     """The member card the mini-program shows. Phones are masked, even to their owner."""
 
     phone = serializers.CharField(source="masked_phone")
     points = serializers.SerializerMethodField()
+    tier = serializers.SerializerMethodField()
     is_member = serializers.SerializerMethodField()
     lifecycle_stage_label = serializers.CharField(source="get_lifecycle_stage_display")
     home_store = StoreBrief(allow_null=True)
@@ -50,6 +68,7 @@ class MemberCardOutput(serializers.ModelSerializer[Member]):
             "order_count",
             "total_spent",
             "points",
+            "tier",
         ]
 
     def get_is_member(self, member: Member) -> bool:
@@ -61,6 +80,12 @@ class MemberCardOutput(serializers.ModelSerializer[Member]):
 
         balances = points_balances(member_id=member.pk)
         return PointsCardOutput(balances).data
+
+    @extend_schema_field(TierCardOutput)
+    def get_tier(self, member: Member) -> dict[str, Any]:
+        from members.services.tiers import tier_card
+
+        return TierCardOutput(tier_card(member_id=member.pk)).data
 
 
 class PointsEntryOutput(serializers.ModelSerializer[LedgerEntry]):

@@ -265,3 +265,123 @@ class IdempotentRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.endpoint} {self.key}"
+
+
+class Tier(models.Model):
+    """A member level (普卡, 银卡, 金卡, 钻石卡). Higher rank is better. A member enters a tier
+    when their growth value over the last `window_days` reaches `threshold`, holds it for
+    `valid_days`, keeps it by earning `retain_threshold` within that time (保级), and
+    otherwise drops one level after `grace_days`."""
+
+    name = models.CharField(_("name"), max_length=30, unique=True)
+    rank = models.PositiveSmallIntegerField(_("rank"), unique=True)
+    threshold = models.PositiveIntegerField(_("growth value to enter"))
+    window_days = models.PositiveIntegerField(_("counted over (days)"), default=365)
+    valid_days = models.PositiveIntegerField(_("valid for (days)"), default=365)
+    retain_threshold = models.PositiveIntegerField(_("growth value to keep it"), default=0)
+    grace_days = models.PositiveIntegerField(_("grace period (days)"), default=30)
+    points_multiplier = models.DecimalField(
+        _("activity points multiplier"), max_digits=4, decimal_places=2, default=1
+    )
+    discount_rate = models.DecimalField(
+        _("discount rate"),
+        max_digits=4,
+        decimal_places=2,
+        default=1,
+        help_text=_("0.95 means 5% off."),
+    )
+    free_delivery = models.BooleanField(_("free delivery"), default=False)
+    birthday_gift = models.CharField(_("birthday gift"), max_length=100, blank=True)
+    priority_service = models.BooleanField(_("priority service"), default=False)
+
+    class Meta:
+        ordering = ["rank"]
+        verbose_name = _("tier")
+        verbose_name_plural = _("tiers")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(points_multiplier__gt=0), name="tier_multiplier_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(discount_rate__gt=0) & Q(discount_rate__lte=1),
+                name="tier_discount_within_one",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MemberTier(models.Model):
+    """A member's earned tier and, separately, a tier HQ set by hand until a date."""
+
+    member = models.OneToOneField(
+        Member, on_delete=models.CASCADE, related_name="tier_state", verbose_name=_("member")
+    )
+    tier = models.ForeignKey(
+        Tier, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    achieved_at = models.DateTimeField(_("since"), null=True, blank=True)
+    valid_until = models.DateTimeField(_("valid until"), null=True, blank=True)
+    grace_until = models.DateTimeField(_("grace until"), null=True, blank=True)
+    manual_tier = models.ForeignKey(
+        Tier, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    manual_until = models.DateTimeField(_("set by hand until"), null=True, blank=True)
+    manual_reason = models.CharField(_("reason"), max_length=200, blank=True)
+
+    scope: ClassVar[Scope] = MEMBER_SCOPE
+    objects = ScopedQuerySet["MemberTier"].as_manager()
+
+    class Meta:
+        verbose_name = _("member tier")
+        verbose_name_plural = _("member tiers")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(manual_tier__isnull=True) | Q(manual_until__isnull=False),
+                name="manual_tier_has_end_date",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: {self.tier_id}"
+
+
+class TierChangeKind(models.TextChoices):
+    UPGRADE = "upgrade", _("Upgraded")
+    RETAIN = "retain", _("Kept (retention met)")
+    GRACE = "grace", _("Grace period started")
+    DOWNGRADE = "downgrade", _("Downgraded")
+    MANUAL_SET = "manual_set", _("Set by hand")
+    MANUAL_END = "manual_end", _("Hand-set tier ended")
+
+
+class TierChange(models.Model):
+    member = models.ForeignKey(
+        Member, on_delete=models.CASCADE, related_name="tier_changes", verbose_name=_("member")
+    )
+    kind = models.CharField(_("change"), max_length=12, choices=TierChangeKind.choices)
+    from_tier = models.ForeignKey(
+        Tier, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    to_tier = models.ForeignKey(
+        Tier, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    growth = models.BigIntegerField(_("growth value counted"), null=True, blank=True)
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    changed_at = models.DateTimeField(_("at"))
+
+    scope: ClassVar[Scope] = MEMBER_SCOPE
+    objects = ScopedQuerySet["TierChange"].as_manager()
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+        verbose_name = _("tier change")
+        verbose_name_plural = _("tier changes")
+        indexes = [models.Index(fields=["member", "changed_at"], name="tierchange_member_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.from_tier_id}→{self.to_tier_id}"

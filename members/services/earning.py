@@ -96,6 +96,12 @@ def points_award(
     if rule.points_per_yuan and amount_paid is not None:
         points += amount_paid * rule.points_per_yuan
     multiplier = _multiplier(event, now)
+    if rule.account == PointsKind.ACTIVITY:
+        from members.services.tiers import tier_card
+
+        tier = tier_card(member_id=member_id, now=now).tier
+        if tier is not None:
+            multiplier *= tier.points_multiplier
     wanted = int((points * multiplier).to_integral_value(rounding=ROUND_DOWN))
     source = event_source(event)
     with transaction.atomic(), connection.cursor() as cursor:
@@ -137,4 +143,8 @@ def points_award(
             expires_at=expires_at,
             now=now,
         )
+        if rule.account == PointsKind.GROWTH:
+            from members.services.tiers import tier_evaluate
+
+            tier_evaluate(member_id=member_id, now=now)  # upgrade the moment it is earned
         return Award(event, result.amount, allowed < wanted, multiplier, result)

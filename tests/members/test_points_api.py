@@ -174,6 +174,21 @@ def test_the_member_card_carries_the_balances(client: Client) -> None:
     assert card["points"]["activity"] == 5 and card["points"]["spendable"] == 5
     assert card["points"]["growth"] == 120
     assert card["points"]["expiring_soon"] == 0
+    assert card["tier"]["current"] is None and card["tier"]["next"] is None
+
+
+def test_the_member_card_shows_tier_and_progress(client: Client) -> None:
+    from members.models import Tier
+
+    silver = Tier.objects.create(name="银卡", rank=1, threshold=1000, discount_rate=Decimal("0.95"))
+    Tier.objects.create(name="金卡", rank=2, threshold=5000, free_delivery=True)
+    member_id, auth = login(client)
+    points_award(member_id=member_id, event="purchase", reference="o1", amount_paid=Decimal("1200"))
+    tier = client.get("/api/v1/me/", **auth).json()["tier"]
+    assert tier["current"]["name"] == silver.name and tier["current"]["discount_rate"] == "0.95"
+    assert tier["next"]["name"] == "金卡" and tier["next"]["free_delivery"] is True
+    assert (tier["growth_in_window"], tier["to_next"]) == (1200, 3800)
+    assert tier["valid_until"] is not None
 
 
 def test_daily_caps_cut_awards_and_bonus_periods_multiply() -> None:
