@@ -25,7 +25,7 @@ class Migration(migrations.Migration):
                 ('retain_threshold', models.PositiveIntegerField(default=0, verbose_name='growth value to keep it')),
                 ('grace_days', models.PositiveIntegerField(default=30, verbose_name='grace period (days)')),
                 ('points_multiplier', models.DecimalField(decimal_places=2, default=1, max_digits=4, verbose_name='activity points multiplier')),
-                ('discount_rate', models.DecimalField(decimal_places=2, default=1, help_text='0.95 means 5% off.', max_digits=4, verbose_name='discount rate')),
+                ('discount_rate', models.DecimalField(decimal_places=2, default=1, help_text='0.95 means a 5 percent discount.', max_digits=4, verbose_name='discount rate')),
                 ('free_delivery', models.BooleanField(default=False, verbose_name='free delivery')),
                 ('birthday_gift', models.CharField(blank=True, max_length=100, verbose_name='birthday gift')),
                 ('priority_service', models.BooleanField(default=False, verbose_name='priority service')),

@@ -288,7 +288,7 @@ class Tier(models.Model):
         max_digits=4,
         decimal_places=2,
         default=1,
-        help_text=_("0.95 means 5% off."),
+        help_text=_("0.95 means a 5 percent discount."),
     )
     free_delivery = models.BooleanField(_("free delivery"), default=False)
     birthday_gift = models.CharField(_("birthday gift"), max_length=100, blank=True)
