@@ -5,6 +5,9 @@ from django.http import HttpRequest
 
 from members.models import (
     BonusPeriod,
+    Coupon,
+    CouponLog,
+    CouponTemplate,
     EarnRule,
     Identity,
     IdentityKind,
@@ -18,6 +21,8 @@ from members.models import (
     Order,
     OrderLine,
     PointsAccount,
+    Redemption,
+    Reward,
     SandboxWechatCode,
     Tier,
     TierChange,
@@ -252,4 +257,61 @@ class LedgerEntryAdmin(ScopedAdmin, ReadOnlyAdmin):
 class TierChangeAdmin(ScopedAdmin, ReadOnlyAdmin):
     list_display = ["changed_at", "member", "kind", "from_tier", "to_tier", "growth", "reason"]
     list_filter = ["kind", "to_tier"]
+    raw_id_fields = ["member"]
+
+
+class CouponLogInline(admin.TabularInline):
+    model = CouponLog
+    extra = 0
+    can_delete = False
+    readonly_fields = ["action", "note", "actor", "at"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(CouponTemplate)
+class CouponTemplateAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "kind",
+        "amount_off",
+        "percent_off",
+        "valid_days",
+        "issued_count",
+        "total_limit",
+        "active",
+    ]
+    list_filter = ["kind", "active"]
+    readonly_fields = ["issued_count"]
+    filter_horizontal = ["stores"]
+
+
+@admin.register(Coupon)
+class CouponAdmin(ScopedAdmin, ReadOnlyAdmin):
+    list_display = ["code", "template", "member", "status", "issued_at", "valid_until", "source"]
+    list_filter = ["status", "template"]
+    search_fields = ["=code", "=member__id"]
+    inlines = [CouponLogInline]
+
+
+@admin.register(Reward)
+class RewardAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "kind",
+        "points_price",
+        "stock",
+        "per_member_limit",
+        "min_tier",
+        "available_until",
+        "active",
+    ]
+    list_filter = ["kind", "active"]
+
+
+@admin.register(Redemption)
+class RedemptionAdmin(ScopedAdmin, ReadOnlyAdmin):
+    list_display = ["created_at", "member", "reward", "points", "status", "coupon"]
+    list_filter = ["status", "reward"]
     raw_id_fields = ["member"]

@@ -7,6 +7,7 @@ from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from members.models import (
+    Coupon,
     Identity,
     LedgerEntry,
     LifecycleChange,
@@ -14,6 +15,7 @@ from members.models import (
     MemberMerge,
     MergeSuggestion,
     Order,
+    Reward,
     SuggestionStatus,
 )
 from members.phones import try_normalize_phone
@@ -139,3 +141,26 @@ def points_history(*, member: Member, account: str = "") -> QuerySet[LedgerEntry
     if account:
         entries = entries.filter(account__kind=account)
     return entries.order_by("-created_at", "-id")
+
+
+def usable_coupons(*, member: Member) -> QuerySet[Coupon]:
+    return Coupon.objects.filter(member=member, status="issued", valid_until__gt=timezone.now())
+
+
+def member_coupons(*, member: Member, status: str = "") -> QuerySet[Coupon]:
+    coupons = Coupon.objects.filter(member=member).select_related("template")
+    if status:
+        coupons = coupons.filter(status=status)
+    return coupons.order_by("-issued_at", "-id")
+
+
+def mall_rewards() -> QuerySet[Reward]:
+    """Rewards on offer now (out-of-stock ones included: shown as such)."""
+    now = timezone.now()
+    return (
+        Reward.objects.filter(active=True)
+        .filter(Q(available_from__isnull=True) | Q(available_from__lte=now))
+        .filter(Q(available_until__isnull=True) | Q(available_until__gt=now))
+        .select_related("min_tier")
+        .order_by("points_price", "id")
+    )

@@ -36,3 +36,22 @@ def review_tiers() -> dict[str, int]:
             totals[name] = totals.get(name, 0) + value
         if sum(counts.values()) == 0:
             return totals
+
+
+@shared_task
+def expire_coupons() -> int:
+    """Hourly: unused coupons past their date become expired."""
+    from members.services.coupons import coupons_expire_due
+
+    total = 0
+    while batch := coupons_expire_due():
+        total += batch
+    return total
+
+
+@shared_task
+def issue_birthday_coupons() -> int:
+    """Each morning: today's birthdays get their tier's gift (once a year each)."""
+    from members.services.coupons import birthday_coupons_issue
+
+    return birthday_coupons_issue()

@@ -30,4 +30,12 @@ api_urlpatterns = [
     path("me/phone", api.PhoneBindApi.as_view(), name="me-phone"),
     path("me/sign-in", api.SignInApi.as_view(), name="me-sign-in"),
     path("me/points", api.PointsHistoryApi.as_view(), name="me-points"),
+    path("me/coupons", api.CouponListApi.as_view(), name="me-coupons"),
+    path(
+        "me/redemptions/<int:redemption_id>/cancel",
+        api.RedemptionCancelApi.as_view(),
+        name="me-redemption-cancel",
+    ),
+    path("rewards", api.RewardListApi.as_view(), name="rewards"),
+    path("rewards/<int:reward_id>/redeem", api.RewardRedeemApi.as_view(), name="reward-redeem"),
 ]

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from members.models import Gender, LedgerEntry, Member
+from members.models import Coupon, Gender, LedgerEntry, Member, Redemption, Reward
 
 
 class StoreBrief(serializers.Serializer):
@@ -29,7 +29,7 @@ class TierBrief(serializers.Serializer):
     rank = serializers.IntegerField()
     discount_rate = serializers.DecimalField(max_digits=4, decimal_places=2)
     free_delivery = serializers.BooleanField()
-    birthday_gift = serializers.CharField()
+    birthday_gift = serializers.CharField(source="birthday_coupon.name", default="")
     priority_service = serializers.BooleanField()
 
 
@@ -47,6 +47,7 @@ class MemberCardOutput(serializers.ModelSerializer[Member]):
     phone = serializers.CharField(source="masked_phone")
     points = serializers.SerializerMethodField()
     tier = serializers.SerializerMethodField()
+    coupon_count = serializers.SerializerMethodField(help_text="Usable coupons.")
     is_member = serializers.SerializerMethodField()
     lifecycle_stage_label = serializers.CharField(source="get_lifecycle_stage_display")
     home_store = StoreBrief(allow_null=True)
@@ -69,6 +70,7 @@ class MemberCardOutput(serializers.ModelSerializer[Member]):
             "total_spent",
             "points",
             "tier",
+            "coupon_count",
         ]
 
     def get_is_member(self, member: Member) -> bool:
@@ -80,6 +82,11 @@ class MemberCardOutput(serializers.ModelSerializer[Member]):
 
         balances = points_balances(member_id=member.pk)
         return PointsCardOutput(balances).data
+
+    def get_coupon_count(self, member: Member) -> int:
+        from members.selectors import usable_coupons
+
+        return usable_coupons(member=member).count()
 
     @extend_schema_field(TierCardOutput)
     def get_tier(self, member: Member) -> dict[str, Any]:
@@ -158,3 +165,81 @@ class MemberUpdateInput(serializers.Serializer):
         if not attrs:
             raise serializers.ValidationError(_("Send at least one field to change."))
         return attrs
+
+
+class CouponOutput(serializers.ModelSerializer[Coupon]):
+    name = serializers.CharField(source="template.name")
+    kind = serializers.CharField(source="template.kind")
+    amount_off = serializers.DecimalField(
+        source="template.amount_off", max_digits=10, decimal_places=2, allow_null=True
+    )
+    percent_off = serializers.IntegerField(source="template.percent_off", allow_null=True)
+    gift = serializers.CharField(source="template.gift")
+    min_spend = serializers.DecimalField(
+        source="template.min_spend", max_digits=10, decimal_places=2
+    )
+    status_label = serializers.CharField(source="get_status_display")
+
+    class Meta:
+        model = Coupon
+        fields = [
+            "id",
+            "code",
+            "name",
+            "kind",
+            "amount_off",
+            "percent_off",
+            "gift",
+            "min_spend",
+            "status",
+            "status_label",
+            "issued_at",
+            "valid_until",
+            "used_at",
+        ]
+
+
+class RewardOutput(serializers.ModelSerializer[Reward]):
+    min_tier = serializers.CharField(source="min_tier.name", default=None)
+    in_stock = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Reward
+        fields = [
+            "id",
+            "name",
+            "kind",
+            "gift",
+            "points_price",
+            "in_stock",
+            "per_member_limit",
+            "min_tier",
+            "available_until",
+        ]
+
+    def get_in_stock(self, reward: Reward) -> bool:
+        return reward.stock > 0
+
+
+class RedemptionOutput(serializers.ModelSerializer[Redemption]):
+    reward = RewardOutput()
+    coupon = CouponOutput(allow_null=True)
+    balance = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Redemption
+        fields = [
+            "id",
+            "reward",
+            "points",
+            "status",
+            "coupon",
+            "created_at",
+            "cancelled_at",
+            "balance",
+        ]
+
+    def get_balance(self, redemption: Redemption) -> int:
+        from members.services.points import points_balances
+
+        return points_balances(member_id=redemption.member_id).activity

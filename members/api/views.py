@@ -14,11 +14,14 @@ from rest_framework.views import APIView
 from members.api.auth import IsMember, MemberTokenAuthentication
 from members.api.idempotency import idempotent
 from members.api.serializers import (
+    CouponOutput,
     MemberCardOutput,
     MemberUpdateInput,
     PhoneBindInput,
     PointsEntryOutput,
+    RedemptionOutput,
     RefreshInput,
+    RewardOutput,
     SignInOutput,
     TokensOutput,
     WechatLoginInput,
@@ -172,3 +175,86 @@ class PointsHistoryApi(MemberApiView, ListAPIView):
         if account and account not in ("activity", "growth"):
             raise ApiError("account_invalid", _("Use account=activity or account=growth."), 400)
         return points_history(member=self.request.user.member, account=account)  # type: ignore[union-attr]
+
+
+class CouponListApi(MemberApiView, ListAPIView):
+    """The member's coupons, newest first (`?status=issued|used|expired|revoked`)."""
+
+    serializer_class = CouponOutput
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "status", str, enum=["issued", "used", "expired", "revoked"], required=False
+            )
+        ]
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self) -> Any:
+        from members.models import Coupon, CouponStatus
+        from members.selectors import member_coupons
+
+        if getattr(self, "swagger_fake_view", False):
+            return Coupon.objects.none()
+        status_ = self.request.query_params.get("status", "")
+        if status_ and status_ not in CouponStatus.values:
+            raise ApiError("status_invalid", _("Unknown coupon status."), 400)
+        return member_coupons(member=self.request.user.member, status=status_)  # type: ignore[union-attr]
+
+
+class RewardListApi(MemberApiView, ListAPIView):
+    """The points mall: rewards on offer now."""
+
+    serializer_class = RewardOutput
+
+    def get_queryset(self) -> Any:
+        from members.selectors import mall_rewards
+
+        return mall_rewards()
+
+
+class RewardRedeemApi(MemberApiView):
+    """Redeem a reward for points (one transaction: points, stock, coupon). Requires an
+    Idempotency-Key header."""
+
+    @extend_schema(
+        request=None,
+        responses={201: RedemptionOutput, 403: ERROR, 404: ERROR, 409: ERROR, 422: ERROR},
+    )
+    @idempotent("reward-redeem")
+    def post(self, request: Request, reward_id: int) -> Response:
+        from members.services.mall import reward_redeem
+
+        member = request.user.member  # type: ignore[union-attr]
+        try:
+            redemption = reward_redeem(
+                member_id=member.pk,
+                reward_id=reward_id,
+                key=request.headers["Idempotency-Key"].strip(),
+            )
+        except MemberError as exc:
+            raise _api_error(exc) from exc
+        return Response(RedemptionOutput(redemption).data, status=status.HTTP_201_CREATED)
+
+
+class RedemptionCancelApi(MemberApiView):
+    """Cancel one of the member's redemptions: points and stock go back, the coupon is
+    revoked. Refused once its coupon is used. Requires an Idempotency-Key header."""
+
+    @extend_schema(request=None, responses={200: RedemptionOutput, 404: ERROR, 409: ERROR})
+    @idempotent("redemption-cancel")
+    def post(self, request: Request, redemption_id: int) -> Response:
+        from members.services.mall import redemption_cancel
+
+        member = request.user.member  # type: ignore[union-attr]
+        try:
+            redemption = redemption_cancel(
+                redemption_id=redemption_id,
+                member_id=member.pk,
+                reason=_("Cancelled by the member"),
+            )
+        except MemberError as exc:
+            raise _api_error(exc) from exc
+        return Response(RedemptionOutput(redemption).data)

@@ -3,6 +3,11 @@ from members.models.identity import PER_APP_KINDS, STRONG_KINDS, Identity, Ident
 from members.models.lifecycle import LifecycleChange, LifecycleSettings
 from members.models.loyalty import (
     BonusPeriod,
+    Coupon,
+    CouponKind,
+    CouponLog,
+    CouponStatus,
+    CouponTemplate,
     EarnEvent,
     EarnRule,
     EntryKind,
@@ -13,6 +18,10 @@ from members.models.loyalty import (
     PointsAccount,
     PointsKind,
     PointsLot,
+    Redemption,
+    RedemptionStatus,
+    Reward,
+    RewardKind,
     Tier,
     TierChange,
     TierChangeKind,
@@ -29,6 +38,15 @@ from members.models.merge import MemberMerge, MergeSuggestion, SuggestionStatus
 from members.models.orders import Order, OrderLine, OrderStatus
 
 __all__ = [
+    "Coupon",
+    "CouponKind",
+    "CouponLog",
+    "CouponStatus",
+    "CouponTemplate",
+    "Redemption",
+    "RedemptionStatus",
+    "Reward",
+    "RewardKind",
     "BonusPeriod",
     "Channel",
     "EarnEvent",

@@ -291,7 +291,15 @@ class Tier(models.Model):
         help_text=_("0.95 means a 5 percent discount."),
     )
     free_delivery = models.BooleanField(_("free delivery"), default=False)
-    birthday_gift = models.CharField(_("birthday gift"), max_length=100, blank=True)
+    birthday_coupon = models.ForeignKey(
+        "CouponTemplate",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("birthday gift"),
+        help_text=_("Issued automatically on the member's birthday."),
+    )
     priority_service = models.BooleanField(_("priority service"), default=False)
 
     class Meta:
@@ -385,3 +393,214 @@ class TierChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.from_tier_id}→{self.to_tier_id}"
+
+
+class CouponKind(models.TextChoices):
+    AMOUNT_OFF = "amount_off", _("Amount off")
+    PERCENT_OFF = "percent_off", _("Percent off")
+    GIFT = "gift", _("Gift")
+    FREE_DELIVERY = "free_delivery", _("Free delivery")
+
+
+class CouponTemplate(models.Model):
+    name = models.CharField(_("name"), max_length=60)
+    kind = models.CharField(_("kind"), max_length=15, choices=CouponKind.choices)
+    amount_off = models.DecimalField(
+        _("amount off (yuan)"), max_digits=10, decimal_places=2, null=True, blank=True
+    )
+    percent_off = models.PositiveSmallIntegerField(_("percent off"), null=True, blank=True)
+    gift = models.CharField(_("gift"), max_length=100, blank=True)
+    min_spend = models.DecimalField(_("minimum spend"), max_digits=10, decimal_places=2, default=0)
+    valid_days = models.PositiveIntegerField(_("valid for (days after issue)"), default=30)
+    per_member_limit = models.PositiveIntegerField(
+        _("per member"), null=True, blank=True, help_text=_("Empty: no limit.")
+    )
+    total_limit = models.PositiveIntegerField(
+        _("total issued"), null=True, blank=True, help_text=_("Empty: no limit.")
+    )
+    issued_count = models.PositiveIntegerField(_("issued"), default=0)
+    stores = models.ManyToManyField(
+        "org.Store",
+        blank=True,
+        related_name="+",
+        verbose_name=_("stores"),
+        help_text=_("Empty: every store."),
+    )
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("coupon template")
+        verbose_name_plural = _("coupon templates")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(total_limit__isnull=True)
+                | Q(issued_count__lte=models.F("total_limit")),
+                name="coupon_template_within_total_limit",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="amount_off") | Q(amount_off__gt=0),
+                name="coupon_amount_off_positive",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="percent_off") | Q(percent_off__gt=0, percent_off__lt=100),
+                name="coupon_percent_off_within_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CouponStatus(models.TextChoices):
+    ISSUED = "issued", _("Issued")
+    USED = "used", _("Used")
+    EXPIRED = "expired", _("Expired")
+    REVOKED = "revoked", _("Revoked")
+
+
+class Coupon(models.Model):
+    template = models.ForeignKey(
+        CouponTemplate, on_delete=models.PROTECT, related_name="coupons", verbose_name=_("coupon")
+    )
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="coupons", verbose_name=_("member")
+    )
+    code = models.CharField(_("code"), max_length=24, unique=True)
+    status = models.CharField(
+        _("status"), max_length=10, choices=CouponStatus.choices, default=CouponStatus.ISSUED
+    )
+    source = models.CharField(_("source"), max_length=40)
+    source_ref = models.CharField(_("reference"), max_length=120)
+    issued_at = models.DateTimeField(_("issued"))
+    valid_until = models.DateTimeField(_("valid until"))
+    used_at = models.DateTimeField(_("used"), null=True, blank=True)
+
+    scope: ClassVar[Scope] = MEMBER_SCOPE
+    objects = ScopedQuerySet["Coupon"].as_manager()
+
+    class Meta:
+        ordering = ["-issued_at", "-id"]
+        verbose_name = _("issued coupon")
+        verbose_name_plural = _("issued coupons")
+        constraints = [
+            models.UniqueConstraint(fields=["source", "source_ref"], name="coupon_issue_once"),
+        ]
+        indexes = [
+            models.Index(fields=["member", "status"], name="coupon_member_status_idx"),
+            models.Index(
+                fields=["valid_until"], name="coupon_expiry_idx", condition=Q(status="issued")
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template} {self.code}"
+
+
+class CouponLog(models.Model):
+    """What happened to each coupon and who did it (the issuance log)."""
+
+    coupon = models.ForeignKey(Coupon, on_delete=models.CASCADE, related_name="log")
+    action = models.CharField(_("action"), max_length=10, choices=CouponStatus.choices)
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    at = models.DateTimeField(_("at"))
+
+    class Meta:
+        ordering = ["at", "id"]
+        verbose_name = _("coupon log entry")
+        verbose_name_plural = _("coupon log")
+
+    def __str__(self) -> str:
+        return f"{self.coupon_id} {self.action}"
+
+
+class RewardKind(models.TextChoices):
+    COUPON = "coupon", _("Coupon")
+    GIFT = "gift", _("Gift")
+
+
+class Reward(models.Model):
+    """An item of the points mall (积分商城)."""
+
+    name = models.CharField(_("name"), max_length=60)
+    kind = models.CharField(_("kind"), max_length=10, choices=RewardKind.choices)
+    coupon_template = models.ForeignKey(
+        CouponTemplate,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("coupon"),
+    )
+    gift = models.CharField(_("gift"), max_length=100, blank=True)
+    points_price = models.PositiveIntegerField(_("points"))
+    stock = models.IntegerField(_("stock"))
+    per_member_limit = models.PositiveIntegerField(_("per member"), null=True, blank=True)
+    min_tier = models.ForeignKey(
+        Tier,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("lowest tier"),
+    )
+    available_from = models.DateTimeField(_("available from"), null=True, blank=True)
+    available_until = models.DateTimeField(_("available until"), null=True, blank=True)
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        ordering = ["points_price", "id"]
+        verbose_name = _("reward")
+        verbose_name_plural = _("rewards")
+        constraints = [
+            models.CheckConstraint(condition=Q(stock__gte=0), name="reward_stock_not_negative"),
+            models.CheckConstraint(condition=Q(points_price__gt=0), name="reward_price_positive"),
+            models.CheckConstraint(
+                condition=~Q(kind="coupon") | Q(coupon_template__isnull=False),
+                name="coupon_reward_has_template",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RedemptionStatus(models.TextChoices):
+    DONE = "done", _("Redeemed")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class Redemption(models.Model):
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="redemptions", verbose_name=_("member")
+    )
+    reward = models.ForeignKey(
+        Reward, on_delete=models.PROTECT, related_name="redemptions", verbose_name=_("reward")
+    )
+    points = models.PositiveIntegerField(_("points"))
+    status = models.CharField(
+        _("status"), max_length=10, choices=RedemptionStatus.choices, default=RedemptionStatus.DONE
+    )
+    coupon = models.OneToOneField(
+        Coupon, on_delete=models.PROTECT, null=True, blank=True, related_name="redemption"
+    )
+    points_entry = models.OneToOneField(
+        LedgerEntry, on_delete=models.PROTECT, related_name="redemption", verbose_name=_("entry")
+    )
+    created_at = models.DateTimeField(_("at"))
+    cancelled_at = models.DateTimeField(_("cancelled"), null=True, blank=True)
+
+    scope: ClassVar[Scope] = MEMBER_SCOPE
+    objects = ScopedQuerySet["Redemption"].as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("redemption")
+        verbose_name_plural = _("redemptions")
+        indexes = [models.Index(fields=["member", "reward"], name="redemption_member_reward_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} {self.reward}"

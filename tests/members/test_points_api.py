@@ -226,3 +226,85 @@ def test_an_event_without_an_active_rule_is_refused() -> None:
         points_award(member_id=member.pk, event="like", reference="l1")
     assert refused.value.code == "earn_rule_missing"
     assert LedgerEntry.objects.count() == 0
+
+
+def _mall_reward(**kw: Any) -> Any:
+    from members.models import CouponTemplate, Reward
+
+    coupon = CouponTemplate.objects.create(name="10元券", kind="amount_off", amount_off=10)
+    return Reward.objects.create(
+        **{
+            "name": "10元券",
+            "kind": "coupon",
+            "coupon_template": coupon,
+            "points_price": 50,
+            "stock": 2,
+            **kw,
+        }
+    )
+
+
+def test_redeem_through_the_api_then_list_coupons_and_cancel(client: Client) -> None:
+    from members.services.points import points_earn
+
+    member_id, auth = login(client)
+    points_earn(member_id=member_id, kind="activity", amount=120, source="t", external_id="t1")
+    item = _mall_reward()
+    rewards = client.get("/api/v1/rewards", **auth).json()
+    assert [r["name"] for r in rewards["results"]] == ["10元券"]
+    assert rewards["results"][0]["in_stock"] is True
+    url = f"/api/v1/rewards/{item.pk}/redeem"
+    done = client.post(url, HTTP_IDEMPOTENCY_KEY="r1", **auth)
+    assert done.status_code == 201, done.json()
+    body = done.json()
+    assert body["points"] == 50 and body["balance"] == 70 and len(body["coupon"]["code"]) == 12
+    replay = client.post(url, HTTP_IDEMPOTENCY_KEY="r1", **auth)
+    assert replay.status_code == 201 and replay.json()["id"] == body["id"]
+    assert balance(member_id) == 70
+    coupons = client.get("/api/v1/me/coupons?status=issued", **auth).json()
+    assert [c["code"] for c in coupons["results"]] == [body["coupon"]["code"]]
+    assert client.get("/api/v1/me/", **auth).json()["coupon_count"] == 1
+    cancel = client.post(
+        f"/api/v1/me/redemptions/{body['id']}/cancel", HTTP_IDEMPOTENCY_KEY="c1", **auth
+    )
+    assert cancel.status_code == 200 and cancel.json()["status"] == "cancelled"
+    assert balance(member_id) == 120
+    assert client.get("/api/v1/me/", **auth).json()["coupon_count"] == 0
+
+
+def test_api_redemption_refusals_answer_clearly_and_change_nothing(client: Client) -> None:
+    from members.models import Redemption
+    from members.services.points import points_earn
+
+    member_id, auth = login(client)
+    points_earn(member_id=member_id, kind="activity", amount=60, source="t", external_id="t1")
+    pricey = _mall_reward(points_price=100)
+    empty = _mall_reward(stock=0)
+    cases = [
+        (f"/api/v1/rewards/{pricey.pk}/redeem", 409, "points_insufficient"),
+        (f"/api/v1/rewards/{empty.pk}/redeem", 409, "reward_out_of_stock"),
+        (f"/api/v1/rewards/{empty.pk + 999}/redeem", 404, "reward_not_found"),
+    ]
+    for n, (url, code, error) in enumerate(cases):
+        response = client.post(url, HTTP_IDEMPOTENCY_KEY=f"x{n}", **auth)
+        assert (response.status_code, response.json()["code"]) == (code, error)
+    assert client.post(cases[0][0], **auth).status_code == 400  # no Idempotency-Key
+    assert balance(member_id) == 60 and Redemption.objects.count() == 0
+    bad_status = client.get("/api/v1/me/coupons?status=lost", **auth)
+    assert bad_status.status_code == 400
+
+
+def test_a_member_cannot_cancel_another_members_redemption(client: Client) -> None:
+    from members.services.mall import reward_redeem
+    from members.services.points import points_earn
+
+    other = MemberFactory()
+    points_earn(member_id=other.pk, kind="activity", amount=60, source="t", external_id="o1")
+    theirs = reward_redeem(member_id=other.pk, reward_id=_mall_reward().pk, key="k")
+    _member_id, auth = login(client)
+    response = client.post(
+        f"/api/v1/me/redemptions/{theirs.pk}/cancel", HTTP_IDEMPOTENCY_KEY="c", **auth
+    )
+    assert response.status_code == 404
+    theirs.refresh_from_db()
+    assert theirs.status == "done" and balance(other.pk) == 10
