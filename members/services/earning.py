@@ -11,14 +11,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from members.models import BonusPeriod, EarnRule, LedgerEntry, PointsKind
-from members.services.points import PointsError, PointsResult, points_account_lock, points_earn
+from members.models import BonusPeriod, EarnEvent, EarnRule, LedgerEntry, PointsKind
+from members.services.points import (
+    PointsError,
+    PointsResult,
+    points_account_lock,
+    points_earn,
+    points_reverse,
+)
 
 # A brand's starting point, also seeded by migration 0007; HQ edits them. (event,
 # account, points, points per yuan, daily cap, monthly cap, days valid)
@@ -148,3 +155,50 @@ def points_award(
 
             tier_evaluate(member_id=member_id, now=now)  # upgrade the moment it is earned
         return Award(event, result.amount, allowed < wanted, multiplier, result)
+
+
+def order_reference(order_id: int) -> str:
+    return f"order:{order_id}"
+
+
+def points_award_for_order(*, order: Any) -> Award | None:
+    """Growth value for a recorded order, by the purchase rule (none when it is off)."""
+    if not EarnRule.objects.filter(event=EarnEvent.PURCHASE, active=True).exists():
+        return None
+    paid = order.amount - order.refunded_amount
+    if paid <= 0:
+        return None
+    return points_award(
+        member_id=order.member_id,
+        event=EarnEvent.PURCHASE,
+        reference=order_reference(order.pk),
+        amount_paid=paid,
+        now=order.paid_at,
+    )
+
+
+def points_reverse_for_refund(*, order: Any) -> PointsResult | None:
+    """Take back the growth value an order earned, in proportion to what is refunded so
+    far: after refunds totalling r of an order of a, floor(earned × r / a) has been
+    reversed, never more than is left."""
+    earned = LedgerEntry.objects.filter(
+        source=event_source(EarnEvent.PURCHASE), external_id=order_reference(order.pk)
+    ).first()
+    if earned is None or order.amount <= 0:
+        return None
+    target = int(
+        (Decimal(earned.amount) * order.refunded_amount / order.amount).to_integral_value(
+            rounding=ROUND_DOWN
+        )
+    )
+    already = -sum(LedgerEntry.objects.filter(reverses=earned).values_list("amount", flat=True))
+    if target <= already:
+        return None
+    return points_reverse(
+        source=earned.source,
+        external_id=earned.external_id,
+        reverse_source="refund",
+        reverse_external_id=f"{order_reference(order.pk)}:{order.refunded_amount}",
+        amount=target - already,
+        reason=f"refund of order {order.external_id}",
+    )

@@ -119,6 +119,9 @@ def order_record(
     member_refresh_order_stats(member=member)
     member.refresh_from_db()
     member_refresh_stage(member=member, reason="order")
+    from members.services.earning import points_award_for_order
+
+    points_award_for_order(order=order)  # growth value, and a tier upgrade if it crosses one
     return order
 
 
@@ -174,6 +177,9 @@ def order_refund(*, order: Order, amount: Any) -> Order:
     member_refresh_order_stats(member=member)
     member.refresh_from_db()
     member_refresh_stage(member=member, reason="refund")
+    from members.services.earning import points_reverse_for_refund
+
+    points_reverse_for_refund(order=order)
     return order
 
 

@@ -155,3 +155,33 @@ def test_the_tier_multiplier_raises_activity_points(tiers: dict[str, Tier]) -> N
     points_award(member_id=member.pk, event="purchase", reference="o1", amount_paid=Decimal("6000"))
     award = points_award(member_id=member.pk, event="review", reference="r1")
     assert (award.points, award.multiplier) == (30, Decimal("1.5"))
+
+
+def test_orders_earn_growth_and_refunds_take_it_back_in_proportion(
+    tiers: dict[str, Tier],
+) -> None:
+    from members.services.orders import order_record, order_refund
+
+    member = MemberFactory()
+    order = order_record(
+        channel="pos",
+        external_id="P-1",
+        member=member,
+        paid_at=timezone.now() - timedelta(hours=1),
+        amount="1299.00",
+    )
+    assert growth_balance(member.pk) == 1299
+    assert tier_card(member_id=member.pk).tier == tiers["银卡"]
+    order_refund(order=order, amount="649.50")
+    assert growth_balance(member.pk) == 1299 - 649
+    order_refund(order=order, amount="649.50")
+    assert growth_balance(member.pk) == 0
+    # The tier reached stays until its review: refunds do not downgrade on the spot.
+    assert tier_card(member_id=member.pk).tier == tiers["银卡"]
+
+
+def growth_balance(member_id: int) -> int:
+    from members.models import PointsAccount
+
+    account = PointsAccount.objects.filter(member_id=member_id, kind="growth").first()
+    return account.balance if account else 0
