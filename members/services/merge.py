@@ -139,6 +139,9 @@ def member_merge(
     member_refresh_order_stats(member=keep)
     keep.refresh_from_db()
     member_refresh_stage(member=keep, reason="merge")
+    from members.services.tiers import tier_evaluate
+
+    tier_evaluate(member_id=keep.pk)  # the growth value moved over may reach a higher tier
     moved["lifecycle_changes_created"] = sorted(
         set(LifecycleChange.objects.filter(member=keep).values_list("pk", flat=True))
         - before_changes
@@ -243,11 +246,29 @@ def merge_suggestion_dismiss(*, suggestion: MergeSuggestion, actor: Any) -> Merg
 
 
 def _register_builtin_movers() -> None:
-    from members.models import Identity, MemberSession, Order
+    from members.models import (
+        Coupon,
+        Identity,
+        MemberSession,
+        Order,
+        Redemption,
+        TierChange,
+    )
+    from members.services import points
 
     register_merge_mover("identities", Identity)
     register_merge_mover("orders", Order)
     register_merge_mover("sessions", MemberSession)
+    register_merge_mover("coupons", Coupon)
+    register_merge_mover("redemptions", Redemption)
+    register_merge_mover("tier_changes", TierChange)
+    # Points: whole accounts first, then the lots of accounts both members had.
+    MERGE_MOVERS["points_accounts"] = MergeMover(
+        "points_accounts", points.points_merge_move, points.points_merge_restore_move
+    )
+    MERGE_MOVERS["points_transfers"] = MergeMover(
+        "points_transfers", points.points_merge_transfer, points.points_merge_restore_transfer
+    )
 
 
 _register_builtin_movers()

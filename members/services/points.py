@@ -700,3 +700,128 @@ def points_invariant_violations() -> list[tuple[str, int]]:
     with connection.cursor() as cursor:
         cursor.execute(INVARIANTS_SQL)
         return [(problem, pk) for problem, pk in cursor.fetchall()]
+
+
+# ---------------------------------------------------------------- member merges
+
+
+def _transfer_lots(*, from_account: int, to_account: int, lots: list[int], tag: str) -> list[int]:
+    """Move what is left in `lots` (of `from_account`) into new lots of `to_account` with
+    the same expiry dates, as paired adjust entries. Returns the new credit entry ids."""
+    now = timezone.now()
+    credits: list[int] = []
+    with connection.cursor() as cursor:
+        for account in sorted((from_account, to_account)):  # lock order: by primary key
+            cursor.execute(
+                "SELECT 1 FROM members_pointsaccount WHERE id = %s FOR UPDATE", [account]
+            )
+        cursor.execute(
+            "SELECT id, remaining, expires_at FROM members_pointslot "
+            "WHERE id = ANY(%s) AND account_id = %s AND remaining > 0 ORDER BY id",
+            [lots, from_account],
+        )
+        for lot_id, remaining, expires_at in cursor.fetchall():
+            cursor.execute(
+                """
+                WITH src AS (
+                    UPDATE members_pointsaccount SET balance = balance - %(points)s,
+                        updated_at = %(now)s
+                    WHERE id = %(from)s RETURNING balance
+                ), out_entry AS (
+                    INSERT INTO members_ledgerentry (account_id, kind, amount, balance_after,
+                        source, external_id, reason, created_at)
+                    SELECT %(from)s, 'adjust', -%(points)s, balance, 'merge', %(out_key)s,
+                        %(reason)s, %(now)s FROM src
+                    RETURNING id
+                ), emptied AS (
+                    UPDATE members_pointslot SET remaining = 0 WHERE id = %(lot)s
+                ), out_move AS (
+                    INSERT INTO members_lotspend (entry_id, lot_id, amount)
+                    SELECT id, %(lot)s, -%(points)s FROM out_entry
+                ), dst AS (
+                    UPDATE members_pointsaccount SET balance = balance + %(points)s,
+                        updated_at = %(now)s
+                    WHERE id = %(to)s RETURNING balance
+                ), in_entry AS (
+                    INSERT INTO members_ledgerentry (account_id, kind, amount, balance_after,
+                        source, external_id, reason, created_at)
+                    SELECT %(to)s, 'adjust', %(points)s, balance, 'merge', %(in_key)s,
+                        %(reason)s, %(now)s FROM dst
+                    RETURNING id
+                ), new_lot AS (
+                    INSERT INTO members_pointslot (account_id, entry_id, amount, remaining,
+                        expires_at)
+                    SELECT %(to)s, id, %(points)s, %(points)s, %(expires)s FROM in_entry
+                )
+                SELECT id FROM in_entry
+                """,
+                {
+                    "points": remaining,
+                    "now": now,
+                    "from": from_account,
+                    "to": to_account,
+                    "lot": lot_id,
+                    "expires": expires_at,
+                    "out_key": f"{tag}:out:{lot_id}",
+                    "in_key": f"{tag}:in:{lot_id}",
+                    "reason": tag[:200],
+                },
+            )
+            credits.append(cursor.fetchone()[0])
+    return credits
+
+
+def points_merge_move(kept: Any, dropped: Any) -> list[int]:
+    """Merge mover, first step: an account of a kind the kept member lacks moves over
+    whole (its ledger with it). Returns the moved account ids."""
+    from members.models import PointsAccount
+
+    taken = set(PointsAccount.objects.filter(member=kept).values_list("kind", flat=True))
+    moving = list(
+        PointsAccount.objects.filter(member=dropped)
+        .exclude(kind__in=taken)
+        .values_list("pk", flat=True)
+    )
+    PointsAccount.objects.filter(pk__in=moving).update(member=kept)
+    return moving
+
+
+def points_merge_restore_move(kept: Any, dropped: Any, account_ids: list[int]) -> None:
+    from members.models import PointsAccount
+
+    PointsAccount.objects.filter(pk__in=account_ids, member=kept).update(member=dropped)
+
+
+def points_merge_transfer(kept: Any, dropped: Any) -> list[int]:
+    """Merge mover, second step: where both have an account of a kind, what is left in
+    the dropped member's lots moves into the kept member's account, expiry dates kept.
+    Returns the credit entry ids (what an undo moves back)."""
+    from members.models import PointsAccount, PointsLot
+
+    tag = f"merge:{dropped.pk}>{kept.pk}:{timezone.now().timestamp():.6f}"
+    credits: list[int] = []
+    for account in PointsAccount.objects.filter(member=dropped):
+        target = PointsAccount.objects.get(member=kept, kind=account.kind)
+        lots = list(
+            PointsLot.objects.filter(account=account, remaining__gt=0).values_list("pk", flat=True)
+        )
+        credits += _transfer_lots(from_account=account.pk, to_account=target.pk, lots=lots, tag=tag)
+    return credits
+
+
+def points_merge_restore_transfer(kept: Any, dropped: Any, credit_ids: list[int]) -> None:
+    """Undo: move back what is still left of the transferred lots (points spent in the
+    meantime stay spent)."""
+    from members.models import PointsAccount, PointsLot
+
+    tag = f"unmerge:{kept.pk}>{dropped.pk}:{timezone.now().timestamp():.6f}"
+    lots = PointsLot.objects.filter(entry_id__in=credit_ids, remaining__gt=0).select_related(
+        "account"
+    )
+    by_kind: dict[str, list[int]] = {}
+    for lot in lots:
+        by_kind.setdefault(lot.account.kind, []).append(lot.pk)
+    for kind, lot_ids in by_kind.items():
+        source = PointsAccount.objects.get(member=kept, kind=kind)
+        target = PointsAccount.objects.get(member=dropped, kind=kind)
+        _transfer_lots(from_account=source.pk, to_account=target.pk, lots=lot_ids, tag=tag)

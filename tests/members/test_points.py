@@ -258,3 +258,25 @@ def test_balances_report_spendable_and_soon_expiring_points() -> None:
     assert (balances.activity, balances.growth, balances.spendable) == (65, 7, 65)
     assert balances.expiring_soon == 40
     assert balances.expiring_at is not None
+
+
+def test_a_merge_moves_points_with_their_expiry_and_an_undo_returns_what_is_left(
+    org: object,
+) -> None:
+    from members.services.merge import member_merge, member_merge_undo
+
+    keep, drop = MemberFactory(), MemberFactory()
+    earn(keep.pk, 10, "k1", days=100)
+    earn(drop.pk, 30, "d1", days=10)
+    earn(drop.pk, 5, "d-growth", kind=PointsKind.GROWTH, source="order", days=None)
+    merge = member_merge(keep=keep, drop=drop, actor=org.hq_admin)  # type: ignore[attr-defined]
+    assert state(keep.pk)[0] == 40 and state(drop.pk)[0] == 0
+    # The growth account moved whole; the activity lot kept its 10-day expiry.
+    assert PointsAccount.objects.get(kind="growth").member_id == keep.pk
+    assert points_balances(member_id=keep.pk).expiring_soon == 30
+    points_redeem(member_id=keep.pk, amount=20, source="mall", external_id="after-merge")
+    member_merge_undo(merge=merge, actor=org.hq_admin)  # type: ignore[attr-defined]
+    # 30 came over and, expiring first, paid the 20 spent since: the other 10 go back.
+    assert state(drop.pk)[0] == 10 and state(keep.pk)[0] == 10
+    assert PointsAccount.objects.get(kind="growth").member_id == drop.pk
+    assert points_invariant_violations() == []
