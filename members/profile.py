@@ -38,3 +38,32 @@ def lifecycle(member: Any, user: Any) -> dict[str, Any]:
 )
 def merges(member: Any, user: Any) -> dict[str, Any]:
     return {"merges": selectors.member_merges(member)}
+
+
+@profile_section(
+    key="loyalty", title=_("Tier and points"), order=15, template="members/hq/profile/loyalty.html"
+)
+def loyalty(member: Any, user: Any) -> dict[str, Any]:
+    from members.models import TierChange
+    from members.services.points import points_balances
+    from members.services.tiers import tier_card
+
+    return {
+        "card": tier_card(member_id=member.pk),
+        "balances": points_balances(member_id=member.pk),
+        "ledger": list(selectors.member_ledger(member)),
+        "tier_changes": list(
+            TierChange.objects.filter(member=member).select_related("from_tier", "to_tier")[:20]
+        ),
+        "can_change": getattr(user, "is_hq", False),
+    }
+
+
+@profile_section(
+    key="coupons", title=_("Coupons"), order=16, template="members/hq/profile/coupons.html"
+)
+def coupons(member: Any, user: Any) -> dict[str, Any]:
+    return {
+        "coupons": list(selectors.member_coupons(member=member)[:30]),
+        "can_change": getattr(user, "is_hq", False),
+    }

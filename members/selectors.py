@@ -164,3 +164,25 @@ def mall_rewards() -> QuerySet[Reward]:
         .select_related("min_tier")
         .order_by("points_price", "id")
     )
+
+
+def points_liability() -> dict[str, int]:
+    """Activity points outstanding (what members could still redeem) and growth value."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COALESCE(sum(balance) FILTER (WHERE kind = 'activity'), 0)::bigint, "
+            "COALESCE(sum(balance) FILTER (WHERE kind = 'growth'), 0)::bigint, count(*) "
+            "FROM members_pointsaccount"
+        )
+        activity, growth, accounts = cursor.fetchone()
+    return {"activity": activity, "growth": growth, "accounts": accounts}
+
+
+def member_ledger(member: Member, limit: int = 20) -> QuerySet[LedgerEntry]:
+    return (
+        LedgerEntry.objects.filter(account__member=member)
+        .select_related("account", "actor", "lot")
+        .order_by("-created_at", "-id")[:limit]
+    )

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from members.api import views as api
-from members.views import hq, mobile
+from members.views import hq, loyalty, mobile
 
 hq_urlpatterns = [
     path("members/", hq.member_list, name="members"),
@@ -16,6 +16,16 @@ hq_urlpatterns = [
     path("members/merges/", hq.merge_history, name="member-merges"),
     path("members/merges/<int:merge_id>/undo/", hq.merge_undo, name="member-merge-undo"),
     path("members/<int:member_id>/", hq.member_profile, name="member-profile"),
+    path(
+        "members/<int:member_id>/points/adjust/",
+        loyalty.points_adjust_view,
+        name="member-points-adjust",
+    ),
+    path("members/<int:member_id>/tier/", loyalty.tier_manual_view, name="member-tier-set"),
+    path("coupons/<int:coupon_id>/revoke/", loyalty.coupon_revoke_view, name="coupon-revoke"),
+    path("loyalty/", loyalty.settings_overview, name="loyalty"),
+    path("loyalty/<str:kind>/new/", loyalty.settings_edit, name="loyalty-new"),
+    path("loyalty/<str:kind>/<int:pk>/", loyalty.settings_edit, name="loyalty-edit"),
 ]
 
 mobile_urlpatterns = [

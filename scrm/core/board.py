@@ -63,6 +63,7 @@ STEPS: list[Step] = [
         _("Loyalty"),
         "保忠诚",
         _("Tiers, activity points and growth value, benefits, coupons and the points mall."),
+        url_name="hq:loyalty",
     ),
     Step(
         5,
