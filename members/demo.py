@@ -394,3 +394,153 @@ def _plant_duplicates(
         suggestions,
     )
     return len(twins)
+
+
+DEMO_TIERS = [
+    # name, rank, to enter, to keep, points multiplier, discount, free delivery, priority
+    ("普卡", 1, 1, 0, "1.00", "1.00", False, False),
+    ("银卡", 2, 1000, 500, "1.20", "0.98", False, False),
+    ("金卡", 3, 5000, 3000, "1.50", "0.95", True, False),
+    ("钻石卡", 4, 20000, 12000, "2.00", "0.90", True, True),
+]
+
+
+@demo_step(order=30)
+def seed_loyalty(ctx: DemoContext) -> str:
+    """Tiers, coupons, a points mall, and points for the demo members, set-based.
+
+    Growth value is what each member's orders earned; activity points are a sign-up gift
+    plus some engagement, in lots expiring over the coming year; tiers follow from growth.
+    """
+    from members.models import (
+        BonusPeriod,
+        CouponTemplate,
+        PointsAccount,
+        Reward,
+        Tier,
+    )
+    from members.services.earning import earn_rules_ensure_defaults
+
+    earn_rules_ensure_defaults()
+    if PointsAccount.objects.exists():
+        return "loyalty data already present; none added"
+    now = timezone.now()
+    with transaction.atomic():
+        birthday = CouponTemplate.objects.create(
+            name="生日蛋糕券", kind="gift", gift="生日蛋糕一份", valid_days=30
+        )
+        ten_off = CouponTemplate.objects.create(
+            name="满200减20", kind="amount_off", amount_off=Decimal(20), min_spend=Decimal(200)
+        )
+        CouponTemplate.objects.create(name="九折券", kind="percent_off", percent_off=10)
+        delivery = CouponTemplate.objects.create(
+            name="免运费券", kind="free_delivery", valid_days=60
+        )
+        tiers = {}
+        for name, rank, enter, keep, multiplier, discount, free, priority in DEMO_TIERS:
+            tiers[name] = Tier.objects.create(
+                name=name,
+                rank=rank,
+                threshold=enter,
+                retain_threshold=keep,
+                points_multiplier=Decimal(multiplier),
+                discount_rate=Decimal(discount),
+                free_delivery=free,
+                priority_service=priority,
+                birthday_coupon=birthday if rank >= 2 else None,
+            )
+        Reward.objects.create(
+            name="满200减20券", kind="coupon", coupon_template=ten_off, points_price=500, stock=5000
+        )
+        Reward.objects.create(
+            name="免运费券", kind="coupon", coupon_template=delivery, points_price=200, stock=5000
+        )
+        Reward.objects.create(
+            name="品牌帆布袋",
+            kind="gift",
+            gift="帆布袋",
+            points_price=1500,
+            stock=200,
+            per_member_limit=1,
+            min_tier=tiers["银卡"],
+        )
+        Reward.objects.create(
+            name="限量香薰礼盒",
+            kind="gift",
+            gift="香薰礼盒",
+            points_price=5000,
+            stock=20,
+            per_member_limit=1,
+            min_tier=tiers["金卡"],
+        )
+        BonusPeriod.objects.create(
+            name="会员日双倍积分",
+            starts_at=now - timedelta(days=1),
+            ends_at=now + timedelta(days=6),
+            multiplier=Decimal(2),
+            events=["sign_in", "review"],
+        )
+        with connection.cursor() as cursor:
+            accounts = _seed_points(cursor, now)
+            cursor.execute(
+                """
+                INSERT INTO members_membertier (member_id, tier_id, achieved_at, valid_until,
+                    manual_reason)
+                SELECT a.member_id,
+                       (SELECT t.id FROM members_tier t WHERE t.threshold <= a.balance
+                        ORDER BY t.rank DESC LIMIT 1),
+                       %(now)s, %(now)s + interval '365 days', ''
+                FROM members_pointsaccount a
+                WHERE a.kind = 'growth' AND a.balance >= 1
+                """,
+                {"now": now},
+            )
+            tiered = cursor.rowcount
+            cursor.execute(
+                """
+                INSERT INTO members_tierchange (member_id, kind, to_tier_id, growth, reason,
+                    changed_at)
+                SELECT mt.member_id, 'upgrade', mt.tier_id, a.balance, 'demo', %s
+                FROM members_membertier mt
+                JOIN members_pointsaccount a ON a.member_id = mt.member_id AND a.kind = 'growth'
+                """,
+                [now],
+            )
+    return f"4 tiers, 4 coupon templates, 4 rewards; {accounts} points accounts; {tiered} tiered"
+
+
+def _seed_points(cursor: Any, now: datetime) -> int:
+    """Growth = what each member's orders earned; activity = 100 on joining plus a bit."""
+    cursor.execute(
+        """
+        INSERT INTO members_pointsaccount (member_id, kind, balance, updated_at)
+        SELECT id, 'growth', floor(total_spent)::bigint, %(now)s FROM members_member
+        WHERE merged_into_id IS NULL AND total_spent >= 1
+        UNION ALL
+        SELECT id, 'activity', 100 + (id %% 9) * 40, %(now)s FROM members_member
+        WHERE merged_into_id IS NULL AND member_since IS NOT NULL
+        """,
+        {"now": now},
+    )
+    accounts = cursor.rowcount
+    cursor.execute(
+        """
+        INSERT INTO members_ledgerentry (account_id, kind, amount, balance_after, source,
+            external_id, reason, created_at)
+        SELECT id, 'earn', balance, balance, 'demo', kind || ':' || member_id,
+               CASE kind WHEN 'growth' THEN '历史订单' ELSE '注册及互动' END, %s
+        FROM members_pointsaccount
+        """,
+        [now],
+    )
+    cursor.execute(
+        """
+        INSERT INTO members_pointslot (account_id, entry_id, amount, remaining, expires_at)
+        SELECT e.account_id, e.id, e.amount, e.amount,
+               CASE a.kind WHEN 'activity'
+                    THEN %s + make_interval(days => (20 + a.member_id %% 340)::int) END
+        FROM members_ledgerentry e JOIN members_pointsaccount a ON a.id = e.account_id
+        """,
+        [now],
+    )
+    return accounts

@@ -186,3 +186,106 @@ def member_ledger(member: Member, limit: int = 20) -> QuerySet[LedgerEntry]:
         .select_related("account", "actor", "lot")
         .order_by("-created_at", "-id")[:limit]
     )
+
+
+MEMBER_CARD_SQL = """
+WITH p AS (
+    SELECT COALESCE(max(balance) FILTER (WHERE kind = 'activity'), 0) AS activity,
+           COALESCE(max(balance) FILTER (WHERE kind = 'growth'), 0) AS growth,
+           max(id) FILTER (WHERE kind = 'activity') AS activity_id,
+           max(id) FILTER (WHERE kind = 'growth') AS growth_id
+    FROM members_pointsaccount WHERE member_id = %(member)s
+), lots AS (
+    SELECT COALESCE(sum(remaining) FILTER (
+               WHERE expires_at IS NULL OR expires_at > %(now)s), 0) AS spendable,
+           COALESCE(sum(remaining) FILTER (
+               WHERE expires_at > %(now)s AND expires_at <= %(soon)s), 0) AS expiring,
+           min(expires_at) FILTER (
+               WHERE expires_at > %(now)s AND expires_at <= %(soon)s) AS expiring_at
+    FROM members_pointslot
+    WHERE account_id = (SELECT activity_id FROM p) AND remaining > 0
+), st AS (
+    SELECT CASE WHEN manual_tier_id IS NOT NULL AND manual_until > %(now)s
+                THEN manual_tier_id ELSE tier_id END AS tier_id,
+           CASE WHEN manual_tier_id IS NOT NULL AND manual_until > %(now)s
+                THEN manual_until ELSE valid_until END AS valid_until
+    FROM members_membertier WHERE member_id = %(member)s
+), tiers AS (
+    SELECT t.id, t.name, t.rank, t.threshold, t.window_days, t.discount_rate,
+           t.free_delivery, t.priority_service, COALESCE(c.name, '') AS birthday_gift
+    FROM members_tier t LEFT JOIN members_coupontemplate c ON c.id = t.birthday_coupon_id
+), cur AS (
+    SELECT * FROM tiers WHERE id = (SELECT tier_id FROM st)
+), nxt AS (
+    SELECT * FROM tiers WHERE rank > COALESCE((SELECT rank FROM cur), 0) ORDER BY rank LIMIT 1
+), g AS (
+    SELECT COALESCE(sum(amount), 0) AS total FROM members_ledgerentry
+    WHERE account_id = (SELECT growth_id FROM p)
+      AND created_at >= %(now)s - make_interval(days => (SELECT window_days FROM nxt))
+      AND kind IN ('earn', 'reverse', 'adjust')
+)
+SELECT p.activity, p.growth, lots.spendable, lots.expiring, lots.expiring_at,
+       (SELECT row_to_json(cur) FROM cur), (SELECT valid_until FROM st),
+       (SELECT row_to_json(nxt) FROM nxt), g.total,
+       (SELECT count(*) FROM members_coupon
+         WHERE member_id = %(member)s AND status = 'issued' AND valid_until > %(now)s)
+FROM p, lots, g
+"""
+
+
+def member_card(*, member_id: int, soon_days: int = 30) -> dict[str, Any]:
+    """Everything the member card shows beyond the member row, in one query: balances,
+    points expiring soon, tier (a hand-set one while it lasts) and progress to the next,
+    and usable coupons. Same rules as points_balances and tier_card, read at once."""
+    from decimal import Decimal
+
+    from django.db import connection
+
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            MEMBER_CARD_SQL,
+            {"member": member_id, "now": now, "soon": now + timedelta(days=soon_days)},
+        )
+        (
+            activity,
+            growth,
+            spendable,
+            expiring,
+            expiring_at,
+            current,
+            valid_until,
+            nxt,
+            in_window,
+            coupons,
+        ) = cursor.fetchone()
+
+    def tier(row: dict[str, Any] | None) -> dict[str, Any] | None:
+        if row is None:
+            return None
+        return {
+            "name": row["name"],
+            "rank": row["rank"],
+            "discount_rate": f"{Decimal(str(row['discount_rate'])):.2f}",
+            "free_delivery": row["free_delivery"],
+            "birthday_gift": row["birthday_gift"],
+            "priority_service": row["priority_service"],
+        }
+
+    return {
+        "points": {
+            "activity": int(activity),
+            "spendable": int(spendable),
+            "growth": int(growth),
+            "expiring_soon": int(expiring),
+            "expiring_at": expiring_at,
+        },
+        "tier": {
+            "current": tier(current),
+            "valid_until": valid_until,
+            "next": tier(nxt),
+            "growth_in_window": int(in_window) if nxt else 0,
+            "to_next": max(0, nxt["threshold"] - int(in_window)) if nxt else 0,
+        },
+        "coupon_count": int(coupons),
+    }

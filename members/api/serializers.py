@@ -29,14 +29,14 @@ class TierBrief(serializers.Serializer):
     rank = serializers.IntegerField()
     discount_rate = serializers.DecimalField(max_digits=4, decimal_places=2)
     free_delivery = serializers.BooleanField()
-    birthday_gift = serializers.CharField(source="birthday_coupon.name", default="")
+    birthday_gift = serializers.CharField(help_text="The birthday coupon's name, if any.")
     priority_service = serializers.BooleanField()
 
 
 class TierCardOutput(serializers.Serializer):
-    current = TierBrief(source="tier", allow_null=True)
+    current = TierBrief(allow_null=True)
     valid_until = serializers.DateTimeField(allow_null=True)
-    next = TierBrief(source="next_tier", allow_null=True)
+    next = TierBrief(allow_null=True)
     growth_in_window = serializers.IntegerField(help_text="Growth value counted for the next tier.")
     to_next = serializers.IntegerField(help_text="Growth value still needed for the next tier.")
 
@@ -76,23 +76,22 @@ class MemberCardOutput(serializers.ModelSerializer[Member]):
     def get_is_member(self, member: Member) -> bool:
         return member.member_since is not None
 
+    def to_representation(self, instance: Member) -> dict[str, Any]:
+        from members.selectors import member_card
+
+        self._card = member_card(member_id=instance.pk)  # one query for all three below
+        return super().to_representation(instance)
+
     @extend_schema_field(PointsCardOutput)
     def get_points(self, member: Member) -> dict[str, Any]:
-        from members.services.points import points_balances
-
-        balances = points_balances(member_id=member.pk)
-        return PointsCardOutput(balances).data
+        return PointsCardOutput(self._card["points"]).data
 
     def get_coupon_count(self, member: Member) -> int:
-        from members.selectors import usable_coupons
-
-        return usable_coupons(member=member).count()
+        return int(self._card["coupon_count"])
 
     @extend_schema_field(TierCardOutput)
     def get_tier(self, member: Member) -> dict[str, Any]:
-        from members.services.tiers import tier_card
-
-        return TierCardOutput(tier_card(member_id=member.pk)).data
+        return TierCardOutput(self._card["tier"]).data
 
 
 class PointsEntryOutput(serializers.ModelSerializer[LedgerEntry]):

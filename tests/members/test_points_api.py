@@ -308,3 +308,41 @@ def test_a_member_cannot_cancel_another_members_redemption(client: Client) -> No
     assert response.status_code == 404
     theirs.refresh_from_db()
     assert theirs.status == "done" and balance(other.pk) == 10
+
+
+def test_the_member_card_costs_two_queries_whatever_the_member_holds(
+    client: Client, django_assert_max_num_queries: Any
+) -> None:
+    from members.models import CouponTemplate, Tier
+    from members.services.coupons import coupon_issue
+    from members.services.points import points_balances
+    from members.services.tiers import tier_card, tier_set_manual
+
+    silver = Tier.objects.create(name="银卡", rank=1, threshold=100)
+    gold = Tier.objects.create(name="金卡", rank=2, threshold=5000)
+    member_id, auth = login(client)
+    for n in range(15):
+        sign_in(client, auth, f"k{n}")
+        points_award(member_id=member_id, event="share", reference=f"s{n}")
+        points_award(
+            member_id=member_id, event="purchase", reference=f"o{n}", amount_paid=Decimal("30")
+        )
+    template = CouponTemplate.objects.create(name="券", kind="amount_off", amount_off=5)
+    for n in range(12):
+        coupon_issue(template=template, member_id=member_id, source="t", source_ref=f"c{n}")
+    tier_set_manual(
+        member_id=member_id,
+        tier=gold,
+        reason="VIP",
+        until=timezone.now() + timedelta(days=5),
+        actor=None,
+    )
+    with django_assert_max_num_queries(2):  # the session (with the member) and the card
+        card = client.get("/api/v1/me/", **auth).json()
+    balances = points_balances(member_id=member_id)
+    assert card["points"]["activity"] == balances.activity
+    assert card["points"]["growth"] == balances.growth == 450
+    assert card["coupon_count"] == 12
+    expected = tier_card(member_id=member_id)
+    assert card["tier"]["current"]["name"] == expected.tier.name == gold.name
+    assert card["tier"]["next"] is None and silver.pk
