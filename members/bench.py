@@ -87,4 +87,5 @@ def seed_members(size: int) -> BenchResult:
     )
 
 
-from members import ledger_bench  # noqa: E402, F401  (registers `bench ledger`)
+# Registering: importing these modules adds `bench ledger` and `bench member-card`.
+from members import card_bench, ledger_bench  # noqa: E402, F401

@@ -94,7 +94,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
-ROOT_URLCONF = "scrm.urls"
+# A benchmark mounts its baseline endpoints beside the real ones with its own URLconf.
+ROOT_URLCONF = os.environ.get("SCRM_ROOT_URLCONF", "scrm.urls")
 WSGI_APPLICATION = "scrm.wsgi.application"
 
 TEMPLATES = [

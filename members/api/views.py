@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from members.api.auth import IsMember, MemberTokenAuthentication
+from members.api.card import member_card_payload
 from members.api.idempotency import idempotent
 from members.api.serializers import (
     CouponOutput,
@@ -91,7 +92,7 @@ class MeApi(MemberApiView):
 
     @extend_schema(responses={200: MemberCardOutput, 401: ERROR})
     def get(self, request: Request) -> Response:
-        return Response(MemberCardOutput(request.user.member).data)  # type: ignore[union-attr]
+        return Response(member_card_payload(request.user.member))  # type: ignore[union-attr]
 
     @extend_schema(request=MemberUpdateInput, responses={200: MemberCardOutput, 400: ERROR})
     def patch(self, request: Request) -> Response:
@@ -101,7 +102,7 @@ class MeApi(MemberApiView):
             member=request.user.member,  # type: ignore[union-attr]
             data=data.validated_data,
         )
-        return Response(MemberCardOutput(member).data)
+        return Response(member_card_payload(member))
 
 
 class PhoneBindApi(MemberApiView):
@@ -119,7 +120,7 @@ class PhoneBindApi(MemberApiView):
             )
         except MemberError as exc:
             raise _api_error(exc) from exc
-        return Response(MemberCardOutput(member).data)
+        return Response(member_card_payload(member))
 
 
 class SignInApi(MemberApiView):

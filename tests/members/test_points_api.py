@@ -346,3 +346,31 @@ def test_the_member_card_costs_two_queries_whatever_the_member_holds(
     expected = tier_card(member_id=member_id)
     assert card["tier"]["current"]["name"] == expected.tier.name == gold.name
     assert card["tier"]["next"] is None and silver.pk
+
+
+def test_the_card_payload_matches_its_documented_serializer(client: Client) -> None:
+    from members.api.card import member_card_payload
+    from members.api.serializers import MemberCardOutput
+    from members.models import Member, Tier
+
+    Tier.objects.create(name="银卡", rank=1, threshold=10)
+    member_id, auth = login(client)
+    points_award(member_id=member_id, event="purchase", reference="o", amount_paid=Decimal("25"))
+    sign_in(client, auth, "k")
+    member = Member.objects.select_related("home_store").get(pk=member_id)
+    assert member_card_payload(member) == MemberCardOutput(member).data
+    assert client.get("/api/v1/me/", **auth).json() == member_card_payload(member)
+
+
+def test_a_revoked_or_forged_token_is_refused(client: Client) -> None:
+    from django.core import signing
+
+    from members.services.auth import ACCESS_SALT
+
+    _member_id, auth = login(client)
+    client.post("/api/v1/auth/logout", **auth)
+    assert client.get("/api/v1/me/", **auth).status_code == 401
+    for sid in ("1", None, [1], 10**12):
+        forged = signing.dumps({"sid": sid}, salt=ACCESS_SALT)
+        response = client.get("/api/v1/me/", HTTP_AUTHORIZATION=f"Bearer {forged}")
+        assert response.status_code == 401
