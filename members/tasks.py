@@ -55,3 +55,13 @@ def issue_birthday_coupons() -> int:
     from members.services.coupons import birthday_coupons_issue
 
     return birthday_coupons_issue()
+
+
+@shared_task
+def sweep_purchase_growth() -> dict[str, int]:
+    """Every few minutes and after each order import: growth value for bulk orders."""
+    from dataclasses import asdict
+
+    from members.services.growth_sweep import growth_sweep_run
+
+    return asdict(growth_sweep_run())

@@ -255,6 +255,10 @@ CELERY_BEAT_SCHEDULE = {
     "points-expiry": {"task": "members.tasks.expire_points", "schedule": crontab(minute=5)},
     "tier-review": {"task": "members.tasks.review_tiers", "schedule": crontab(hour=2, minute=30)},
     "coupon-expiry": {"task": "members.tasks.expire_coupons", "schedule": crontab(minute=10)},
+    "purchase-growth": {
+        "task": "members.tasks.sweep_purchase_growth",
+        "schedule": timedelta(minutes=5),
+    },
     "birthday-coupons": {
         "task": "members.tasks.issue_birthday_coupons",
         "schedule": crontab(hour=8, minute=0),

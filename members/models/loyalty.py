@@ -604,3 +604,18 @@ class Redemption(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_id} {self.reward}"
+
+
+class SweepPosition(models.Model):
+    """How far a periodic sweep over a growing table has got (e.g. growth for orders)."""
+
+    name = models.CharField(max_length=40, unique=True)
+    last_id = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("sweep position")
+        verbose_name_plural = _("sweep positions")
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.last_id}"

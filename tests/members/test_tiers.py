@@ -185,3 +185,45 @@ def growth_balance(member_id: int) -> int:
 
     account = PointsAccount.objects.filter(member_id=member_id, kind="growth").first()
     return account.balance if account else 0
+
+
+def test_the_growth_sweep_credits_bulk_orders_once_and_upgrades_tiers(
+    tiers: dict[str, Tier],
+) -> None:
+    from members.models import LedgerEntry, TierChange
+    from members.services.growth_sweep import growth_sweep_run
+    from members.services.orders import order_record
+    from members.services.points import points_invariant_violations
+    from tests.members.factories import OrderFactory
+
+    big, small = MemberFactory(), MemberFactory()
+    for n in range(3):
+        OrderFactory(member=big, amount=Decimal("2000.00"), external_id=f"imp-{n}")
+    OrderFactory(member=small, amount=Decimal("120.50"), external_id="imp-s")
+    OrderFactory(
+        member=small,
+        amount=Decimal("99.00"),
+        refunded_amount=Decimal("99.00"),
+        status="refunded",
+        external_id="imp-r",
+    )
+    inline = order_record(
+        channel="pos",
+        external_id="inline-1",
+        member=small,
+        paid_at=timezone.now() - timedelta(hours=1),
+        amount="10.00",
+    )
+    first = growth_sweep_run()
+    assert (first.credited, growth_balance(big.pk), growth_balance(small.pk)) == (4, 6000, 130)
+    assert tier_card(member_id=big.pk).tier == tiers["金卡"]
+    assert TierChange.objects.filter(member=big, kind="upgrade").count() == 1
+    again = growth_sweep_run()
+    assert again.credited == 0 and growth_balance(big.pk) == 6000
+    assert (
+        LedgerEntry.objects.filter(
+            source="event:purchase", external_id=f"order:{inline.pk}"
+        ).count()
+        == 1
+    )
+    assert points_invariant_violations() == []

@@ -274,6 +274,11 @@ def _run(job: ImportJob, worker: str) -> None:
         job.finished_at = timezone.now()
         job.lease_until = None
         job.save(update_fields=["status", "finished_at", "lease_until"])
+        if job.kind == ImportKind.ORDERS:
+            from members.tasks import sweep_purchase_growth
+
+            # Growth value for the new orders, set-based, in the background.
+            transaction.on_commit(sweep_purchase_growth.delay)
         ImportEvent.objects.create(
             job=job,
             message=_(
