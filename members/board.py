@@ -14,3 +14,15 @@ def pool_size(user: Any) -> Figure:
 @step_figure(1)
 def new_this_week(user: Any) -> Figure:
     return Figure(_("new this week"), selectors.pool_new_since(user=user))
+
+
+@step_figure(4)
+def points_outstanding(user: Any) -> Figure:
+    return Figure(
+        _("activity points outstanding"), selectors.points_liability(user=user)["activity"]
+    )
+
+
+@step_figure(4)
+def tiered_members(user: Any) -> Figure:
+    return Figure(_("members with a tier"), selectors.tiered_member_count(user=user))

@@ -166,18 +166,22 @@ def mall_rewards() -> QuerySet[Reward]:
     )
 
 
-def points_liability() -> dict[str, int]:
-    """Activity points outstanding (what members could still redeem) and growth value."""
-    from django.db import connection
+def points_liability(*, user: Any = None) -> dict[str, int]:
+    """Activity points outstanding (what members could still redeem) and growth value,
+    over the members `user` may see (everyone when no user is given)."""
+    from django.db.models import Count, Q, Sum
 
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT COALESCE(sum(balance) FILTER (WHERE kind = 'activity'), 0)::bigint, "
-            "COALESCE(sum(balance) FILTER (WHERE kind = 'growth'), 0)::bigint, count(*) "
-            "FROM members_pointsaccount"
-        )
-        activity, growth, accounts = cursor.fetchone()
-    return {"activity": activity, "growth": growth, "accounts": accounts}
+    from members.models import PointsAccount
+
+    accounts = PointsAccount.objects.all()
+    if user is not None:
+        accounts = accounts.for_user(user)
+    totals = accounts.aggregate(
+        activity=Sum("balance", filter=Q(kind="activity")),
+        growth=Sum("balance", filter=Q(kind="growth")),
+        accounts=Count("id"),
+    )
+    return {name: int(value or 0) for name, value in totals.items()}
 
 
 def member_ledger(member: Member, limit: int = 20) -> QuerySet[LedgerEntry]:
@@ -296,3 +300,9 @@ def member_card(*, member_id: int, soon_days: int = 30) -> dict[str, Any]:
         },
         "coupon_count": int(coupons),
     }
+
+
+def tiered_member_count(*, user: Any) -> int:
+    from members.models import MemberTier
+
+    return MemberTier.objects.for_user(user).filter(tier__isnull=False).count()

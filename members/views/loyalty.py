@@ -60,7 +60,7 @@ def settings_overview(request: HttpRequest) -> HttpResponse:
             "rewards": Reward.objects.select_related("min_tier", "coupon_template").order_by(
                 "-active", "points_price"
             ),
-            "liability": selectors.points_liability(),
+            "liability": selectors.points_liability(user=request.user),
         },
     )
 

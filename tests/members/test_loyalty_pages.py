@@ -216,3 +216,27 @@ def test_profile_shows_tier_points_and_coupons_and_hq_can_set_tier_and_revoke(
     assert Coupon.objects.get().status == "revoked"
     profile = client.get(f"/hq/members/{member.pk}/").content.decode()
     assert "金卡" in profile
+
+
+def test_step_four_of_the_board_shows_points_and_tiers_for_what_the_user_sees(
+    client: Client, org: Org
+) -> None:
+    from members.models import MemberTier
+
+    gold = Tier.objects.create(name="金卡", rank=1, threshold=1)
+    points_earn(member_id=org.member_a2.pk, kind="activity", amount=70, source="t", external_id="a")
+    points_earn(member_id=org.member_b1.pk, kind="activity", amount=30, source="t", external_id="b")
+    MemberTier.objects.create(member=org.member_b1, tier=gold)
+
+    def step_four() -> list[int]:
+        return [
+            figure.value
+            for item in client.get("/hq/").context["board"]
+            if item["step"].number == 4
+            for figure in item["figures"]
+        ]
+
+    client.force_login(org.hq_operator)
+    assert step_four() == [100, 1]
+    client.force_login(org.region_manager_a)  # region A: member_a2 only
+    assert step_four() == [70, 0]
