@@ -139,6 +139,7 @@ def _sweep(url: str, tokens: Path, script: Path, seconds: int) -> dict[str, Any]
     best = max(ok, key=lambda r: r["requests_per_second"]) if ok else None
     return {
         "requests_per_second_at_p99_under_50ms": best["requests_per_second"] if best else 0,
+        "peak_requests_per_second": max(r["requests_per_second"] for r in runs),
         "at_connections": best["connections"] if best else None,
         "p99_ms": best["p99_ms"] if best else None,
         "non_2xx": sum(r["non_2xx"] for r in runs),
@@ -201,7 +202,9 @@ def member_card_bench(size: int) -> BenchResult:
         with connection.cursor() as cursor:
             cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     card_rps = card["requests_per_second_at_p99_under_50ms"]
-    plain_rps = plain["requests_per_second_at_p99_under_50ms"]
+    # When the baseline never keeps p99 under 50 ms, compare with its peak at any latency:
+    # that favours the baseline, so the ratio errs low.
+    plain_rps = plain["requests_per_second_at_p99_under_50ms"] or plain["peak_requests_per_second"]
     return BenchResult(
         figures={
             **card,
@@ -216,5 +219,6 @@ def member_card_bench(size: int) -> BenchResult:
             }
         },
         ratio=card_rps / max(1, plain_rps),
-        ratio_means="member card req/s ÷ plain DRF endpoint req/s, each at p99 < 50 ms",
+        ratio_means="member card req/s at p99 < 50 ms ÷ plain DRF endpoint req/s at p99 < 50 "
+        "ms (its peak at any latency when it never gets under 50 ms)",
     )
