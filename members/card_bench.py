@@ -2,9 +2,10 @@
 loopback HTTP load generator (wrk), against a plain DRF ModelSerializer endpoint with the
 member's coupons nested, served by the same server in the same run.
 
-For each endpoint the load rises (4, 8, 16, 32, 64 connections) and the best requests/s
-whose p99 stays under 50 ms is reported; queries per request are counted separately
-through Django's test client. Everything happens in a scratch database dropped after.
+For each endpoint, after a warm-up run, the load rises (4, 8, 16, 32, 64 connections)
+and the best requests/s whose p99 stays under 50 ms is reported; statements per request
+are counted separately at the driver. Everything happens in a scratch database dropped
+after.
 """
 
 from __future__ import annotations
@@ -134,6 +135,9 @@ def _wrk(url: str, tokens: Path, script: Path, connections: int, seconds: int) -
 
 
 def _sweep(url: str, tokens: Path, script: Path, seconds: int) -> dict[str, Any]:
+    # Warm up first (not reported): a freshly loaded million-member database answers its
+    # first requests from disk, and a brand's live one is warm.
+    warm = _wrk(url, tokens, script, 16, seconds * 2)
     runs = [_wrk(url, tokens, script, c, seconds) for c in CONNECTIONS]
     ok = [r for r in runs if r["p99_ms"] is not None and r["p99_ms"] < P99_LIMIT_MS]
     best = max(ok, key=lambda r: r["requests_per_second"]) if ok else None
@@ -142,7 +146,7 @@ def _sweep(url: str, tokens: Path, script: Path, seconds: int) -> dict[str, Any]
         "peak_requests_per_second": max(r["requests_per_second"] for r in runs),
         "at_connections": best["connections"] if best else None,
         "p99_ms": best["p99_ms"] if best else None,
-        "non_2xx": sum(r["non_2xx"] for r in runs),
+        "non_2xx": sum(r["non_2xx"] for r in [warm, *runs]),
         "runs": runs,
     }
 
