@@ -187,6 +187,15 @@ def test_pos_orders_with_lines_refunds_and_new_buyers(org: Org) -> None:
     assert (t4.refunded_amount, t4.status) == (Decimal("50.00"), "partially_refunded")
     zhang = Member.objects.get(phone="+8613700001111")
     assert (zhang.order_count, zhang.total_spent) == (1, Decimal("918.00"))
+    # Imported orders earn growth value through the sweep, net of refunds so far.
+    from members.models import LedgerEntry
+    from members.services.earning import earn_rules_ensure_defaults
+    from members.services.growth_sweep import growth_sweep_run
+
+    earn_rules_ensure_defaults()
+    assert growth_sweep_run().credited == 3
+    t4_growth = LedgerEntry.objects.get(source="event:purchase", external_id=f"order:{t4.pk}")
+    assert t4_growth.amount == 150  # 200 paid, 50 refunded
     again = run("orders.csv", csv_bytes(POS_ORDERS), "orders", "pos")
     assert counts(again) == {
         "created": 0,
@@ -203,6 +212,8 @@ def test_pos_orders_with_lines_refunds_and_new_buyers(org: Org) -> None:
     t4.refresh_from_db()
     assert (t4.refunded_amount, t4.status) == (Decimal("200.00"), "refunded")
     assert Order.objects.count() == 3
+    # The refund in the new export takes back the growth value the order earned.
+    assert [e.amount for e in LedgerEntry.objects.filter(reverses=t4_growth)] == [-150]
 
 
 @pytest.mark.parametrize(

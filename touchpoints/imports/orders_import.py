@@ -355,6 +355,14 @@ def import_order_chunk(
             )
             touched.update(row[0] for row in cursor.fetchall())
     order_stats_and_stage_refresh(ids=sorted(touched), reason=f"orders from {source}", now=now)
+    if refunds:
+        # A refund in a re-imported export takes back the growth value the order earned
+        # (rare next to new orders, so one order at a time through the points service).
+        from members.models import Order
+        from members.services.earning import points_reverse_for_refund
+
+        for refunded_order in Order.objects.filter(pk__in=[r[0] for r in refunds]):
+            points_reverse_for_refund(order=refunded_order)
 
 
 def _existing(orders: list[ParsedOrder]) -> dict[tuple[str, str], tuple[int, Decimal, Decimal]]:
