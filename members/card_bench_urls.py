@@ -44,7 +44,10 @@ class PlainMemberCardSerializer(serializers.ModelSerializer[Member]):
         ]
 
     def get_points_accounts(self, member: Member) -> list[dict[str, Any]]:
-        return list(member.points_accounts.values("kind", "balance"))  # type: ignore[attr-defined]
+        from members.models import PointsAccount
+
+        rows = PointsAccount.objects.filter(member=member).values("kind", "balance")
+        return [dict(row) for row in rows]
 
 
 class PlainMemberCardApi(MemberApiView):
