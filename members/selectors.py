@@ -143,10 +143,6 @@ def points_history(*, member: Member, account: str = "") -> QuerySet[LedgerEntry
     return entries.order_by("-created_at", "-id")
 
 
-def usable_coupons(*, member: Member) -> QuerySet[Coupon]:
-    return Coupon.objects.filter(member=member, status="issued", valid_until__gt=timezone.now())
-
-
 def member_coupons(*, member: Member, status: str = "") -> QuerySet[Coupon]:
     coupons = Coupon.objects.filter(member=member).select_related("template")
     if status:

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -130,28 +129,14 @@ class SignInApi(MemberApiView):
     @extend_schema(request=None, responses={200: SignInOutput, 400: ERROR, 409: ERROR, 422: ERROR})
     @idempotent("sign-in")
     def post(self, request: Request) -> Response:
-        from members.models import EarnEvent
-        from members.services.earning import points_award
-        from members.services.points import points_balances
+        from members.services.earning import points_sign_in
 
         member = request.user.member  # type: ignore[union-attr]
-        today = timezone.localdate()
         try:
-            award = points_award(
-                member_id=member.pk, event=EarnEvent.SIGN_IN, reference=f"{member.pk}:{today}"
-            )
+            signed = points_sign_in(member_id=member.pk)
         except MemberError as exc:
             raise _api_error(exc) from exc
-        already = award.result is not None and award.result.duplicate
-        return Response(
-            SignInOutput(
-                {
-                    "points": 0 if already else award.points,
-                    "balance": points_balances(member_id=member.pk).activity,
-                    "already_signed_in": already,
-                }
-            ).data
-        )
+        return Response(SignInOutput(signed).data)
 
 
 class PointsHistoryApi(MemberApiView, ListAPIView):

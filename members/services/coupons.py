@@ -159,6 +159,12 @@ def coupon_revoke(
         coupon.status = CouponStatus.REVOKED
         coupon.save(update_fields=["status"])
         _log(coupon, CouponStatus.REVOKED, now, actor, reason)
+        if getattr(actor, "pk", None):  # staff revoked it (not a cancelled redemption)
+            from scrm.core.services import audit_record
+
+            audit_record(
+                actor=actor, action="coupon.revoke", target=coupon, data={"reason": reason}
+            )
         return coupon
 
 

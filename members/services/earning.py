@@ -202,3 +202,27 @@ def points_reverse_for_refund(*, order: Any) -> PointsResult | None:
         amount=target - already,
         reason=f"refund of order {order.external_id}",
     )
+
+
+@dataclass(frozen=True)
+class SignIn:
+    points: int  # credited now (0 when already signed in today, or capped)
+    balance: int  # activity points after it
+    already_signed_in: bool
+
+
+def points_sign_in(*, member_id: int, now: datetime | None = None) -> SignIn:
+    """Daily sign-in (签到): the sign-in rule's points, once per member per local day."""
+    from members.services.points import points_balances
+
+    now = now or timezone.now()
+    award = points_award(
+        member_id=member_id,
+        event=EarnEvent.SIGN_IN,
+        reference=f"{member_id}:{timezone.localdate(now)}",
+        now=now,
+    )
+    already = award.result is not None and award.result.duplicate
+    return SignIn(
+        0 if already else award.points, points_balances(member_id=member_id).activity, already
+    )

@@ -362,36 +362,44 @@ def points_adjust(
     now: datetime | None = None,
 ) -> PointsResult:
     """HQ's manual correction: a reason is always required; taking points away never
-    takes more than can be spent."""
+    takes more than can be spent. Audited (once: a replayed key changes nothing)."""
+    from members.models import Member
+    from scrm.core.services import audit_record
+
     reason = (reason or "").strip()
     if not reason:
         raise PointsError("points_reason_required", _("Say why the points are adjusted."))
     if not isinstance(amount, int) or isinstance(amount, bool) or amount == 0:
         raise PointsError("points_amount_invalid", _("Enter a whole number of points, not 0."))
-    if amount > 0:
-        return points_earn(
-            member_id=member_id,
-            kind=kind,
-            amount=amount,
-            source="adjust",
-            external_id=external_id,
-            expires_at=expires_at,
-            reason=reason,
-            actor=actor,
-            now=now,
-            entry_kind=EntryKind.ADJUST,
-        )
-    return points_redeem(
-        member_id=member_id,
-        kind=kind,
-        amount=-amount,
-        source="adjust",
-        external_id=external_id,
-        reason=reason,
-        actor=actor,
-        now=now,
-        entry_kind=EntryKind.ADJUST,
-    )
+    common: dict[str, Any] = {
+        "member_id": member_id,
+        "kind": kind,
+        "source": "adjust",
+        "external_id": external_id,
+        "reason": reason,
+        "actor": actor,
+        "now": now,
+        "entry_kind": EntryKind.ADJUST,
+    }
+    with transaction.atomic():
+        if amount > 0:
+            result = points_earn(amount=amount, expires_at=expires_at, **common)
+        else:
+            result = points_redeem(amount=-amount, **common)
+        if not result.duplicate:
+            audit_record(
+                actor=actor,
+                action="points.adjust",
+                target=Member.all_objects.get(pk=member_id),
+                data={
+                    "kind": kind,
+                    "amount": amount,
+                    "reason": reason,
+                    "entry": result.entry_id,
+                    "expires_at": expires_at.isoformat() if expires_at else None,
+                },
+            )
+    return result
 
 
 def points_reverse(
@@ -473,46 +481,15 @@ def _return_spent(
         """,
         params,
     )
-    plan: list[tuple[int, int]] = []
+    moves: list[tuple[int, int]] = []
     need = wanted
     for lot_id, given in cursor.fetchall():
         if need <= 0:
             break
         back = min(given, need)
-        plan.append((lot_id, back))
+        moves.append((lot_id, back))
         need -= back
-    returned = wanted - need
-    if returned <= 0:
-        return None
-    cursor.execute(
-        """
-        INSERT INTO members_ledgerentry
-            (account_id, kind, amount, balance_after, source, external_id, reason, actor_id,
-             reverses_id, created_at)
-        VALUES (%(account)s, 'reverse', %(amount)s, %(balance)s + %(amount)s, %(source)s,
-                %(external_id)s, %(reason)s, %(actor)s, %(entry)s, %(now)s)
-        RETURNING id
-        """,
-        {**params, "amount": returned, "balance": balance},
-    )
-    (new_entry,) = cursor.fetchone()
-    cursor.execute(
-        """
-        WITH p AS (SELECT * FROM unnest(%s::bigint[], %s::bigint[]) AS p(lot, points)),
-        moved AS (
-            UPDATE members_pointslot l SET remaining = l.remaining + p.points
-            FROM p WHERE l.id = p.lot
-        )
-        INSERT INTO members_lotspend (entry_id, lot_id, amount)
-        SELECT %s, lot, points FROM p
-        """,
-        [[lot for lot, _ in plan], [points for _, points in plan], new_entry],
-    )
-    cursor.execute(
-        "UPDATE members_pointsaccount SET balance = balance + %s, updated_at = %s WHERE id = %s",
-        [returned, params["now"], params["account"]],
-    )
-    return PointsResult(new_entry, returned, balance + returned)
+    return _record_reversal(cursor, params, moves, balance)
 
 
 def _take_back_earned(
@@ -536,39 +513,47 @@ def _take_back_earned(
         """,
         {**params, "wanted": wanted},
     )
-    plan = [(lot, points) for lot, points in cursor.fetchall() if points > 0]
-    taken = sum(points for _, points in plan)
-    if taken <= 0:
+    moves = [(lot, -points) for lot, points in cursor.fetchall() if points > 0]
+    return _record_reversal(cursor, params, moves, balance)
+
+
+def _record_reversal(
+    cursor: Any, params: dict[str, Any], moves: list[tuple[int, int]], balance: int
+) -> PointsResult | None:
+    """Write a reverse entry moving `moves` (lot, signed points: positive gives back to
+    the lot, negative takes from it), the lots' movements and the account's balance."""
+    amount = sum(points for _lot, points in moves)
+    if amount == 0:
         return None
     cursor.execute(
         """
         INSERT INTO members_ledgerentry
             (account_id, kind, amount, balance_after, source, external_id, reason, actor_id,
              reverses_id, created_at)
-        VALUES (%(account)s, 'reverse', -%(amount)s, %(balance)s - %(amount)s, %(source)s,
+        VALUES (%(account)s, 'reverse', %(amount)s, %(balance)s + %(amount)s, %(source)s,
                 %(external_id)s, %(reason)s, %(actor)s, %(entry)s, %(now)s)
         RETURNING id
         """,
-        {**params, "amount": taken, "balance": balance},
+        {**params, "amount": amount, "balance": balance},
     )
     (new_entry,) = cursor.fetchone()
     cursor.execute(
         """
         WITH p AS (SELECT * FROM unnest(%s::bigint[], %s::bigint[]) AS p(lot, points)),
         moved AS (
-            UPDATE members_pointslot l SET remaining = l.remaining - p.points
+            UPDATE members_pointslot l SET remaining = l.remaining + p.points
             FROM p WHERE l.id = p.lot
         )
         INSERT INTO members_lotspend (entry_id, lot_id, amount)
-        SELECT %s, lot, -points FROM p
+        SELECT %s, lot, points FROM p
         """,
-        [[lot for lot, _ in plan], [points for _, points in plan], new_entry],
+        [[lot for lot, _ in moves], [points for _, points in moves], new_entry],
     )
     cursor.execute(
-        "UPDATE members_pointsaccount SET balance = balance - %s, updated_at = %s WHERE id = %s",
-        [taken, params["now"], params["account"]],
+        "UPDATE members_pointsaccount SET balance = balance + %s, updated_at = %s WHERE id = %s",
+        [amount, params["now"], params["account"]],
     )
-    return PointsResult(new_entry, -taken, balance - taken)
+    return PointsResult(new_entry, amount, balance + amount)
 
 
 def points_expire_due(*, now: datetime | None = None, limit: int = 5_000) -> int:

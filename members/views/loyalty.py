@@ -7,7 +7,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.db import models, transaction
+from django.db import models
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -28,10 +28,10 @@ from members.forms.loyalty import (
 from members.models import BonusPeriod, Coupon, CouponTemplate, EarnRule, Member, Reward, Tier
 from members.services.coupons import coupon_revoke
 from members.services.errors import MemberError
+from members.services.loyalty_settings import loyalty_setting_save
 from members.services.points import points_adjust
 from members.services.tiers import tier_set_manual
 from scrm.core.access import head_office_required
-from scrm.core.services import audit_record
 
 head_office_only = head_office_required(
     gettext_lazy("Only head-office staff can change loyalty settings and points.")
@@ -79,14 +79,7 @@ def settings_edit(request: HttpRequest, kind: str, pk: int | None = None) -> Htt
     extra: dict[str, Any] = {"user": request.user} if form_class is CouponTemplateForm else {}
     form = form_class(request.POST or None, instance=instance, **extra)
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            saved = form.save()
-            audit_record(
-                actor=request.user,
-                action=f"loyalty.{kind}.{'update' if pk else 'create'}",
-                target=saved,
-                data={name: str(form.cleaned_data[name]) for name in form.changed_data},
-            )
+        saved = loyalty_setting_save(form=form, kind=kind, actor=request.user)
         messages.success(request, _("Saved %(what)s “%(name)s”.") % {"what": title, "name": saved})
         return redirect("hq:loyalty")
     return render(
@@ -112,23 +105,15 @@ def points_adjust_view(request: HttpRequest, member_id: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            with transaction.atomic():
-                result = points_adjust(
-                    member_id=member.pk,
-                    kind=data["kind"],
-                    amount=data["amount"],
-                    reason=data["reason"],
-                    actor=request.user,
-                    external_id=f"hq:{request.user.pk}:{nonce}",
-                    expires_at=form.expires_at(),
-                )
-                if not result.duplicate:
-                    audit_record(
-                        actor=request.user,
-                        action="points.adjust",
-                        target=member,
-                        data={**{k: str(v) for k, v in data.items()}, "entry": result.entry_id},
-                    )
+            result = points_adjust(
+                member_id=member.pk,
+                kind=data["kind"],
+                amount=data["amount"],
+                reason=data["reason"],
+                actor=request.user,
+                external_id=f"hq:{request.user.pk}:{nonce}",
+                expires_at=form.expires_at(),
+            )
         except MemberError as exc:
             form.add_error(None, str(exc.message))
         else:
@@ -203,16 +188,9 @@ def coupon_revoke_view(request: HttpRequest, coupon_id: int) -> HttpResponse:
     form = RevokeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            with transaction.atomic():
-                coupon_revoke(
-                    coupon_id=coupon.pk, reason=form.cleaned_data["reason"], actor=request.user
-                )
-                audit_record(
-                    actor=request.user,
-                    action="coupon.revoke",
-                    target=coupon,
-                    data={"reason": form.cleaned_data["reason"]},
-                )
+            coupon_revoke(
+                coupon_id=coupon.pk, reason=form.cleaned_data["reason"], actor=request.user
+            )
         except MemberError as exc:
             form.add_error(None, str(exc.message))
         else:

@@ -212,8 +212,10 @@ def test_profile_shows_tier_points_and_coupons_and_hq_can_set_tier_and_revoke(
     assert TierChange.objects.get().kind == "manual_set"
     assert client.post(f"/hq/coupons/{coupon.pk}/revoke/", {"reason": ""}).status_code == 200
     assert Coupon.objects.get().status == "issued"
+    assert not AuditEvent.objects.filter(action="coupon.revoke").exists()
     assert client.post(f"/hq/coupons/{coupon.pk}/revoke/", {"reason": "误发"}).status_code == 302
     assert Coupon.objects.get().status == "revoked"
+    assert AuditEvent.objects.get(action="coupon.revoke").actor_id == org.hq_admin.pk
     profile = client.get(f"/hq/members/{member.pk}/").content.decode()
     assert "金卡" in profile
 
