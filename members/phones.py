@@ -26,6 +26,15 @@ def normalize_phone(raw: object) -> str:
     """
     if raw is None:
         raise InvalidPhone(_("Phone number is empty."), code="phone_empty")
+    if (
+        type(raw) is str
+        and len(raw) == 11
+        and raw.isascii()
+        and raw.isdigit()
+        and raw[0] == "1"
+        and raw[1] in "3456789"
+    ):
+        return f"+86{raw}"  # the commonest form, plain 11 digits: skip the general path
     text = unicodedata.normalize("NFKC", str(raw)).strip()
     if not text:
         raise InvalidPhone(_("Phone number is empty."), code="phone_empty")

@@ -103,12 +103,6 @@ class MemberRowParser:
     def flush(self, counts: Counts, out: list[MemberRow]) -> None:
         """Members have nothing buffered between rows."""
 
-    def cell(self, cells: list[str], name: str) -> str:
-        index = self.columns.get(name)
-        if index is None or index >= len(cells):
-            return ""
-        return cells[index].strip()
-
     def parse(self, number: int, cells: list[str], counts: Counts) -> MemberRow | None:
         errors: list[tuple[str, str, str]] = []
         keys: list[Key] = []

@@ -66,6 +66,26 @@ def required_order_columns(columns: dict[str, int], source: str) -> list[str]:
     return missing
 
 
+# Every cell an order row may use, pulled once per row in this order (the hot path).
+ORDER_FIELDS = (
+    "channel",
+    "order_id",
+    "paid_at",
+    "amount",
+    "refund_amount",
+    "store_code",
+    "guide",
+    "phone",
+    "buyer_id",
+    "sku",
+    "product_name",
+    "category",
+    "quantity",
+    "unit_price",
+)
+CHANNELS = frozenset(Channel.values)  # Channel.values builds a new list on every access
+
+
 class OrderRowParser:
     def __init__(
         self, *, source: str, columns: dict[str, int], headers: Sequence[str], lookups: Lookups
@@ -79,28 +99,31 @@ class OrderRowParser:
         self.buffer: ParsedOrder | None = None
         self.safe_row = 0
         self.now = timezone.now()
-
-    def cell(self, cells: list[str], name: str) -> str:
-        index = self.columns.get(name)
-        if index is None or index >= len(cells):
-            return ""
-        return cells[index].strip()
+        self.field_indexes = [columns.get(name, -1) for name in ORDER_FIELDS]
 
     def header(self, name: str) -> str:
         return self.headers[self.columns[name]] if name in self.columns else ""
 
     def feed(self, number: int, cells: list[str], counts: Counts, out: list[ParsedOrder]) -> None:
         errors: list[tuple[str, str, str]] = []
+        size = len(cells)
+        values = dict(
+            zip(
+                ORDER_FIELDS,
+                [cells[i].strip() if 0 <= i < size else "" for i in self.field_indexes],
+                strict=True,
+            )
+        )
 
         def fail(name: str, reason: str) -> None:
-            errors.append((self.header(name), self.cell(cells, name), reason))
+            errors.append((self.header(name), values.get(name, ""), reason))
 
         channel = SOURCE_CHANNEL.get(self.source, "")
         if self.source == "generic":
-            channel = self.cell(cells, "channel")
-            if channel not in Channel.values:
+            channel = values["channel"]
+            if channel not in CHANNELS:
                 fail("channel", _("Unknown channel (use tmall, jd, meituan, pos, …)."))
-        order_id = self.cell(cells, "order_id")
+        order_id = values["order_id"]
         if not order_id or len(order_id) > 64:
             fail("order_id", _("An order number of 1–64 characters is needed."))
         key = (channel, order_id) if order_id and not errors else None
@@ -112,8 +135,8 @@ class OrderRowParser:
         if self.buffer is not None:
             order = self.buffer
         else:
-            order = self._order_fields(cells, channel, order_id, number, fail)
-        line = self._line(cells, fail)
+            order = self._order_fields(cells, values, channel, order_id, number, fail)
+        line = self._line(values, fail)
         if errors:
             target = self.buffer if self.buffer is not None else None
             rows_errors = [(number, c[:100], v[:200], r[:300]) for c, v, r in errors]
@@ -134,11 +157,17 @@ class OrderRowParser:
         self.buffer.last_row = number
 
     def _order_fields(
-        self, cells: list[str], channel: str, order_id: str, number: int, fail: Any
+        self,
+        cells: list[str],
+        values: dict[str, str],
+        channel: str,
+        order_id: str,
+        number: int,
+        fail: Any,
     ) -> ParsedOrder | None:
         paid_at = amount = None
         refund = Decimal("0")
-        value = self.cell(cells, "paid_at")
+        value = values["paid_at"]
         try:
             paid_at = norm.parse_datetime(value) if value else None
             if paid_at is None:
@@ -148,10 +177,10 @@ class OrderRowParser:
         except norm.CellError as exc:
             fail("paid_at", str(exc))
         try:
-            amount = norm.amount(self.cell(cells, "amount") or "x")
+            amount = norm.amount(values["amount"] or "x")
         except norm.CellError as exc:
             fail("amount", str(exc))
-        refund_text = self.cell(cells, "refund_amount")
+        refund_text = values["refund_amount"]
         if refund_text:
             try:
                 refund = norm.amount(refund_text)
@@ -160,18 +189,18 @@ class OrderRowParser:
             except norm.CellError as exc:
                 fail("refund_amount", str(exc))
         store_id = guide_id = None
-        store = self.cell(cells, "store_code")
+        store = values["store_code"]
         if store:
             store_id = self.lookups.stores.get(store)
             if store_id is None:
                 fail("store_code", _("Unknown store code."))
-        guide = self.cell(cells, "guide")
+        guide = values["guide"]
         if guide:
             guide_id = self.lookups.guides.get(guide)
             if guide_id is None:
                 fail("guide", _("Unknown guide (use the guide's username)."))
         keys: list[Key] = []
-        phone = self.cell(cells, "phone")
+        phone = values["phone"]
         if phone:
             try:
                 phone = norm.phone(phone)
@@ -182,13 +211,13 @@ class OrderRowParser:
         keys.extend(
             channel_keys(
                 cells,
-                buyer=self.cell(cells, "buyer_id"),
+                buyer=values["buyer_id"],
                 buyer_kind=self.buyer_kind,
                 app_id=self.lookups.app_id,
                 id_columns=self.id_columns,
             )
         )
-        if not keys and phone == "" and not self.cell(cells, "phone"):
+        if not keys and phone == "" and not values["phone"]:
             fail("", _("The row names no buyer: it has no phone or buyer id."))
         if paid_at is None or amount is None or not order_id or not keys:
             return None
@@ -206,16 +235,16 @@ class OrderRowParser:
             phone,
         )
 
-    def _line(self, cells: list[str], fail: Any) -> tuple[Any, ...] | None:
-        sku, product = self.cell(cells, "sku"), self.cell(cells, "product_name")
+    def _line(self, values: dict[str, str], fail: Any) -> tuple[Any, ...] | None:
+        sku, product = values["sku"], values["product_name"]
         if not sku and not product:
             return None
         try:
-            quantity = norm.quantity(self.cell(cells, "quantity") or "1")
+            quantity = norm.quantity(values["quantity"] or "1")
         except norm.CellError as exc:
             fail("quantity", str(exc))
             return None
-        price_text = self.cell(cells, "unit_price")
+        price_text = values["unit_price"]
         try:
             price = norm.amount(price_text) if price_text else Decimal("0.00")
         except norm.CellError as exc:
@@ -224,7 +253,7 @@ class OrderRowParser:
         return (
             (sku or product)[:64],
             (product or sku)[:200],
-            self.cell(cells, "category")[:100],
+            values["category"][:100],
             quantity,
             price,
             (price * quantity).quantize(Decimal("0.01")),

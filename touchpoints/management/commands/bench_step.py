@@ -21,6 +21,32 @@ def _peak_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+def _python_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _backend_cpu() -> float | None:
+    """CPU seconds used so far by this connection's database backend, when it runs on
+    this machine (read from /proc); None otherwise."""
+    import os
+
+    host = connection.settings_dict.get("HOST") or ""
+    if host and not host.startswith("/") and host not in ("localhost", "127.0.0.1", "::1"):
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        row = cursor.fetchone()
+    pid = row[0] if row else 0
+    try:
+        if b"postgres" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return None  # a local port served from another process namespace
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Command(BaseCommand):
     help = "Internal: one step of `bench import` (migrate, preload, import, baselines)."
 
@@ -81,8 +107,16 @@ class Command(BaseCommand):
             job = import_job_create(
                 upload=upload, kind=kind, source="generic", actor=None, enqueue=False
             )
+        python_cpu, database_cpu = _python_cpu(), _backend_cpu()
         job = import_job_run(job.pk, worker="bench") or job
+        database_after = _backend_cpu()
+        if database_cpu is not None and database_after is not None:
+            database_cpu = database_after - database_cpu
         return {
+            # Where the time went: this process (parser and writer threads) and the
+            # database backend serving it (None when the database is on another host).
+            "python_cpu_seconds": round(_python_cpu() - python_cpu, 2),
+            "database_cpu_seconds": round(database_cpu, 2) if database_cpu is not None else None,
             "rows": job.rows_done - 1,
             "seconds": round(time.perf_counter() - started, 3),
             "status": job.status,
