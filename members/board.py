@@ -26,3 +26,14 @@ def points_outstanding(user: Any) -> Figure:
 @step_figure(4)
 def tiered_members(user: Any) -> Figure:
     return Figure(_("members with a tier"), selectors.tiered_member_count(user=user))
+
+
+@step_figure(3)
+def tag_coverage(user: Any) -> Figure:
+    coverage = selectors.tag_coverage(user=user)
+    return Figure(_("members with a tag (%)"), coverage["percent"])
+
+
+@step_figure(6)
+def segment_count(user: Any) -> Figure:
+    return Figure(_("segments in use"), selectors.segment_count(user=user))

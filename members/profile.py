@@ -67,3 +67,20 @@ def coupons(member: Any, user: Any) -> dict[str, Any]:
         "coupons": list(selectors.member_coupons(member=member)[:30]),
         "can_change": getattr(user, "is_hq", False),
     }
+
+
+@profile_section(key="tags", title=_("Tags"), order=12, template="members/hq/profile/tags.html")
+def tags(member: Any, user: Any) -> dict[str, Any]:
+    from itertools import groupby
+
+    from members.models import Tag
+
+    active = Tag.objects.filter(active=True).select_related("group")
+    return {
+        "member_id": member.pk,
+        "tags": selectors.member_tags(member),
+        "log": selectors.member_tag_log(member),
+        "choices": [
+            (group, list(items)) for group, items in groupby(active, key=lambda tag: tag.group)
+        ],
+    }

@@ -4,11 +4,13 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.db.models import Prefetch, Q, QuerySet
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from members.models import (
     Coupon,
     Identity,
+    IdentityKind,
     LedgerEntry,
     LifecycleChange,
     Member,
@@ -302,3 +304,98 @@ def tiered_member_count(*, user: Any) -> int:
     from members.models import MemberTier
 
     return MemberTier.objects.for_user(user).filter(tier__isnull=False).count()
+
+
+# --- tags (step 3) ---------------------------------------------------------------------------
+
+
+def member_tags(member: Member) -> list[Any]:
+    from members.models import MemberTag
+
+    return list(
+        MemberTag.objects.filter(member=member)
+        .select_related("tag", "tag__group", "added_by")
+        .order_by("tag__group__position", "tag__group__name", "tag__name")
+    )
+
+
+def member_tag_log(member: Member, *, limit: int = 20) -> list[Any]:
+    from members.models import MemberTagLog
+
+    return list(
+        MemberTagLog.objects.filter(member=member)
+        .select_related("tag", "actor")
+        .order_by("-at", "-pk")[:limit]
+    )
+
+
+def tag_coverage(*, user: Any) -> dict[str, int]:
+    """Members in the user's scope, and how many of them carry at least one tag."""
+    from members.models import MemberTag
+
+    members = Member.objects.for_user(user)
+    tagged = members.filter(pk__in=MemberTag.objects.values("member_id")).count()
+    total = members.count()
+    return {
+        "members": total,
+        "tagged": tagged,
+        "percent": round(100 * tagged / total) if total else 0,
+    }
+
+
+def tag_holders(*, user: Any, tag: Any) -> QuerySet[Any]:
+    from members.models import MemberTag
+
+    return (
+        MemberTag.objects.for_user(user)
+        .filter(tag=tag, member__merged_into__isnull=True)
+        .select_related("member", "member__home_store", "added_by")
+        .order_by("-added_at", "-pk")
+    )
+
+
+def members_from_list(*, user: Any, entries: list[str]) -> tuple[list[int], list[str]]:
+    """Resolve phones (any format) or member ids to members the user may see.
+    Returns (member ids, entries that matched nobody)."""
+    phones: dict[str, str] = {}
+    ids: dict[int, str] = {}
+    unknown: list[str] = []
+    for entry in entries:
+        phone = try_normalize_phone(entry)
+        if phone:
+            phones[phone] = entry
+        elif entry.isdigit() and len(entry) <= 12:
+            ids[int(entry)] = entry
+        else:
+            unknown.append(entry)
+    visible = Member.objects.for_user(user)
+    found: set[int] = set()
+    by_phone = dict(
+        Identity.objects.filter(kind=IdentityKind.PHONE, app="", value__in=list(phones))
+        .annotate(live=Coalesce("member__merged_into_id", "member_id"))
+        .values_list("value", "live")
+    )
+    # Members whose phone field holds the number but who have no phone identity yet.
+    for phone, holder_id in Member.objects.filter(
+        phone__in=[p for p in phones if p not in by_phone]
+    ).values_list("phone", "pk"):
+        by_phone.setdefault(phone, holder_id)
+    allowed = set(visible.filter(pk__in=[*by_phone.values(), *ids]).values_list("pk", flat=True))
+    for phone, entry in phones.items():
+        member_id = by_phone.get(phone)
+        if member_id in allowed:
+            found.add(member_id)
+        else:
+            unknown.append(entry)
+    for member_id, entry in ids.items():
+        if member_id in allowed:
+            found.add(member_id)
+        else:
+            unknown.append(entry)
+    return sorted(found), unknown
+
+
+def segment_count(*, user: Any) -> int:
+    from members.models import Segment
+
+    return Segment.objects.for_user(user).filter(archived=False).count()

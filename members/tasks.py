@@ -65,3 +65,18 @@ def sweep_purchase_growth() -> dict[str, int]:
     from members.services.growth_sweep import growth_sweep_run
 
     return asdict(growth_sweep_run())
+
+
+@shared_task
+def refresh_segment_sizes() -> int:
+    """Hourly: count the dynamic segments whose scheduled refresh is due (size history)."""
+    from members.models import Segment
+    from members.services.segments import segment_record_size, segments_due
+
+    refreshed = 0
+    for segment_id in segments_due():
+        segment = Segment.objects.filter(pk=segment_id).first()
+        if segment is not None:
+            segment_record_size(segment=segment)
+            refreshed += 1
+    return refreshed

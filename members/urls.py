@@ -1,7 +1,7 @@
 from django.urls import path
 
 from members.api import views as api
-from members.views import hq, loyalty, mobile
+from members.views import hq, loyalty, mobile, segments, tags
 
 hq_urlpatterns = [
     path("members/", hq.member_list, name="members"),
@@ -23,6 +23,25 @@ hq_urlpatterns = [
     ),
     path("members/<int:member_id>/tier/", loyalty.tier_manual_view, name="member-tier-set"),
     path("coupons/<int:coupon_id>/revoke/", loyalty.coupon_revoke_view, name="coupon-revoke"),
+    path("members/<int:member_id>/tags/add/", tags.member_tag_add_view, name="member-tag-add"),
+    path(
+        "members/<int:member_id>/tags/<int:tag_id>/remove/",
+        tags.member_tag_remove_view,
+        name="member-tag-remove",
+    ),
+    path("tags/", tags.tag_overview, name="tags"),
+    path("tags/bulk/", tags.tag_bulk, name="tag-bulk"),
+    path("tags/<int:pk>/members/", tags.tag_members, name="tag-members"),
+    path("tags/<str:kind>/new/", tags.tag_edit, name="tag-new"),
+    path("tags/<str:kind>/<int:pk>/", tags.tag_edit, name="tag-edit"),
+    path("segments/", segments.segment_list, name="segments"),
+    path("segments/new/", segments.segment_edit, name="segment-new"),
+    path("segments/count/", segments.segment_count, name="segment-count"),
+    path("segments/<int:pk>/", segments.segment_detail, name="segment"),
+    path("segments/<int:pk>/edit/", segments.segment_edit, name="segment-edit"),
+    path("segments/<int:pk>/freeze/", segments.segment_freeze_view, name="segment-freeze"),
+    path("segments/<int:pk>/archive/", segments.segment_archive_view, name="segment-archive"),
+    path("segments/<int:pk>/export/", segments.segment_export, name="segment-export"),
     path("loyalty/", loyalty.settings_overview, name="loyalty"),
     path("loyalty/<str:kind>/new/", loyalty.settings_edit, name="loyalty-new"),
     path("loyalty/<str:kind>/<int:pk>/", loyalty.settings_edit, name="loyalty-edit"),

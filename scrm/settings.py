@@ -263,6 +263,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "members.tasks.issue_birthday_coupons",
         "schedule": crontab(hour=8, minute=0),
     },
+    "segment-sizes": {
+        "task": "members.tasks.refresh_segment_sizes",
+        "schedule": crontab(minute=20),
+    },
 }
 
 # --- WeChat mini-program --------------------------------------------------------------------

@@ -37,8 +37,36 @@ from members.models.member import (
 )
 from members.models.merge import MemberMerge, MergeSuggestion, SuggestionStatus
 from members.models.orders import Order, OrderLine, OrderStatus
+from members.models.segments import (
+    Segment,
+    SegmentKind,
+    SegmentMember,
+    SegmentRefresh,
+    SegmentSize,
+)
+from members.models.tags import (
+    MemberTag,
+    MemberTagLog,
+    Tag,
+    TagAction,
+    TagChoice,
+    TagGroup,
+    TagSource,
+)
 
 __all__ = [
+    "MemberTag",
+    "MemberTagLog",
+    "Segment",
+    "SegmentKind",
+    "SegmentMember",
+    "SegmentRefresh",
+    "SegmentSize",
+    "Tag",
+    "TagAction",
+    "TagChoice",
+    "TagGroup",
+    "TagSource",
     "Coupon",
     "CouponKind",
     "CouponLog",

@@ -266,6 +266,10 @@ def _register_builtin_movers() -> None:
     MERGE_MOVERS["points_accounts"] = MergeMover(
         "points_accounts", points.points_merge_move, points.points_merge_restore_move
     )
+    # Tags: the kept member keeps theirs; the dropped member's others move over.
+    from members.services import tags
+
+    MERGE_MOVERS["tags"] = MergeMover("tags", tags.tag_merge_move, tags.tag_merge_restore)
     MERGE_MOVERS["points_transfers"] = MergeMover(
         "points_transfers", points.points_merge_transfer, points.points_merge_restore_transfer
     )

@@ -56,6 +56,7 @@ STEPS: list[Step] = [
         _("Observe"),
         "观用户",
         _("Tags, behaviour trail and the 360° member profile."),
+        url_name="hq:tags",
     ),
     Step(
         4,
@@ -78,6 +79,7 @@ STEPS: list[Step] = [
         _("Segment"),
         "分群组",
         _("Rule segments on attributes, tags, behaviour and RFM, with live counts."),
+        url_name="hq:segments",
     ),
     Step(
         7,

@@ -15,6 +15,9 @@ from members.models import (
     Order,
     SandboxCodeKind,
     SandboxWechatCode,
+    Tag,
+    TagChoice,
+    TagGroup,
 )
 from tests.org.factories import StoreFactory
 
@@ -68,3 +71,19 @@ class SandboxPhoneCodeFactory(DjangoModelFactory[SandboxWechatCode]):
     code = factory.Sequence(lambda n: f"phone-code-{n}")
     kind = SandboxCodeKind.PHONE
     phone = factory.Sequence(lambda n: f"139{n:08d}")
+
+
+class TagGroupFactory(DjangoModelFactory[TagGroup]):
+    class Meta:
+        model = TagGroup
+
+    name = factory.Sequence(lambda n: f"标签组{n}")
+    choice = TagChoice.MULTIPLE
+
+
+class TagFactory(DjangoModelFactory[Tag]):
+    class Meta:
+        model = Tag
+
+    group = factory.SubFactory(TagGroupFactory)
+    name = factory.Sequence(lambda n: f"标签{n}")

@@ -1,0 +1,194 @@
+"""HQ pages for step 3 (观用户): tag groups and tags, bulk tagging, and a member's tags."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Count
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_http_methods, require_POST
+
+from members import selectors
+from members.forms.tags import BulkTagForm, MemberTagForm, TagForm, TagGroupForm
+from members.models import Member, MemberTag, Tag, TagGroup
+from members.services.errors import MemberError
+from members.services.segments import segment_members
+from members.services.tags import (
+    member_tag_add,
+    member_tag_remove,
+    tag_settings_save,
+    tags_bulk_by_staff,
+)
+from scrm.core.access import head_office_required, hq_required
+
+head_office_only = head_office_required(
+    gettext_lazy("Only head-office staff can manage tags and tag members in bulk.")
+)
+
+
+@head_office_only
+def tag_overview(request: HttpRequest) -> HttpResponse:
+    groups = TagGroup.objects.prefetch_related("tags").order_by("position", "name")
+    counts = dict(
+        MemberTag.objects.values("tag_id").annotate(n=Count("id")).values_list("tag_id", "n")
+    )
+    return render(
+        request,
+        "members/hq/tags/overview.html",
+        {
+            "groups": [
+                {
+                    "group": group,
+                    "tags": [(tag, counts.get(tag.pk, 0)) for tag in group.tags.all()],
+                }
+                for group in groups
+            ],
+            "coverage": selectors.tag_coverage(user=request.user),
+        },
+    )
+
+
+EDITABLE = {"group": (TagGroup, TagGroupForm), "tag": (Tag, TagForm)}
+
+
+@head_office_only
+@require_http_methods(["GET", "POST"])
+def tag_edit(request: HttpRequest, kind: str, pk: int | None = None) -> HttpResponse:
+    if kind not in EDITABLE:
+        raise Http404
+    model, form_class = EDITABLE[kind]
+    instance = model._default_manager.filter(pk=pk).first() if pk is not None else None
+    if pk is not None and instance is None:
+        raise Http404
+    initial = {}
+    if kind == "tag" and instance is None and request.GET.get("group", "").isdigit():
+        initial["group"] = int(request.GET["group"])
+    form = form_class(request.POST or None, instance=instance, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        saved = tag_settings_save(form=form, actor=request.user)
+        messages.success(request, _("Saved “%(name)s”.") % {"name": saved})
+        return redirect("hq:tags")
+    return render(
+        request,
+        "members/hq/tags/edit.html",
+        {"form": form, "instance": instance, "kind": kind},
+    )
+
+
+@head_office_only
+@require_http_methods(["GET", "POST"])
+def tag_bulk(request: HttpRequest) -> HttpResponse:
+    """Tag (or untag) a segment's members or an uploaded list: preview, then confirm."""
+    form = BulkTagForm(request.POST or None, request.FILES or None, user=request.user)
+    preview = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        if data.get("segment"):
+            member_ids = list(
+                segment_members(data["segment"], user=request.user).values_list("pk", flat=True)
+            )
+            unknown: list[str] = []
+            what = f"segment {data['segment'].pk} {data['segment'].name}"
+        else:
+            member_ids, unknown = selectors.members_from_list(
+                user=request.user, entries=data["entries"]
+            )
+            upload = request.FILES.get("upload")
+            what = f"uploaded list {upload.name}" if upload else "pasted list"
+        remove = data["action"] == "remove"
+        if request.POST.get("confirm") == "yes" and member_ids:
+            result = tags_bulk_by_staff(
+                tag=data["tag"], member_ids=member_ids, remove=remove, actor=request.user, what=what
+            )
+            if remove:
+                messages.success(
+                    request,
+                    _("Removed “%(tag)s” from %(n)s members.")
+                    % {"tag": data["tag"], "n": f"{result.changed:,}"},
+                )
+            else:
+                messages.success(
+                    request,
+                    _(
+                        "Tagged %(n)s members with “%(tag)s” (%(already)s already had it, "
+                        "%(replaced)s had another tag of the group replaced)."
+                    )
+                    % {
+                        "tag": data["tag"],
+                        "n": f"{result.changed:,}",
+                        "already": f"{result.unchanged:,}",
+                        "replaced": f"{result.replaced:,}",
+                    },
+                )
+            return redirect("hq:tags")
+        if data.get("entries") is not None:
+            # The confirm step posts the list back as text: no need to choose the file again.
+            posted = request.POST.copy()
+            posted["pasted"] = "\n".join(data["entries"])
+            form.data = posted
+        preview = {
+            "members": len(member_ids),
+            "unknown": unknown[:50],
+            "unknown_count": len(unknown),
+            "remove": remove,
+        }
+    return render(request, "members/hq/tags/bulk.html", {"form": form, "preview": preview})
+
+
+def _visible_member(request: HttpRequest, member_id: int) -> Member:
+    member = Member.objects.for_user(request.user).filter(pk=member_id).first()
+    if member is None:
+        raise Http404
+    return member
+
+
+@hq_required
+@require_POST
+def member_tag_add_view(request: HttpRequest, member_id: int) -> HttpResponse:
+    member = _visible_member(request, member_id)
+    form = MemberTagForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Choose an active tag."))
+    else:
+        try:
+            added = member_tag_add(member=member, tag=form.cleaned_data["tag"], actor=request.user)
+        except MemberError as exc:
+            messages.error(request, str(exc.message))
+        else:
+            tag = form.cleaned_data["tag"]
+            if added:
+                messages.success(request, _("Tagged with “%(tag)s”.") % {"tag": tag})
+            else:
+                messages.info(request, _("The member already has “%(tag)s”.") % {"tag": tag})
+    return redirect(f"{member_profile_url(member)}#section-tags")
+
+
+@hq_required
+@require_POST
+def member_tag_remove_view(request: HttpRequest, member_id: int, tag_id: int) -> HttpResponse:
+    member = _visible_member(request, member_id)
+    tag = Tag.objects.filter(pk=tag_id).first()
+    if tag is None or not member_tag_remove(member=member, tag=tag, actor=request.user):
+        raise Http404
+    messages.success(request, _("Removed “%(tag)s”.") % {"tag": tag})
+    return redirect(f"{member_profile_url(member)}#section-tags")
+
+
+def member_profile_url(member: Member) -> str:
+    from django.urls import reverse
+
+    return reverse("hq:member-profile", args=[member.pk])
+
+
+@head_office_only
+def tag_members(request: HttpRequest, pk: int) -> HttpResponse:
+    """Who carries a tag, newest first, with how they got it."""
+    tag = Tag.objects.select_related("group").filter(pk=pk).first()
+    if tag is None:
+        raise Http404
+    rows = selectors.tag_holders(user=request.user, tag=tag)
+    page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    return render(request, "members/hq/tags/members.html", {"tag": tag, "page": page})
