@@ -17,13 +17,18 @@ from members.models import (
     Member,
     MemberMerge,
     MemberSession,
+    MemberTag,
     MergeSuggestion,
     Order,
     OrderLine,
     PointsAccount,
     Redemption,
     Reward,
+    RfmSettings,
     SandboxWechatCode,
+    Segment,
+    Tag,
+    TagGroup,
     Tier,
     TierChange,
     can_see_full_phone,
@@ -315,3 +320,40 @@ class RedemptionAdmin(ScopedAdmin, ReadOnlyAdmin):
     list_display = ["created_at", "member", "reward", "points", "status", "coupon"]
     list_filter = ["status", "reward"]
     raw_id_fields = ["member"]
+
+
+# --- tags, segments, RFM: managed on the HQ pages; the admin shows them for support ----------
+
+
+@admin.register(TagGroup)
+class TagGroupAdmin(admin.ModelAdmin):
+    list_display = ["name", "choice", "position"]
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    list_display = ["name", "group", "active"]
+    list_filter = ["group", "active"]
+    search_fields = ["name"]
+
+
+# Member tags change through the tag services (logged); the admin shows them only.
+@admin.register(MemberTag)
+class MemberTagAdmin(ScopedAdmin, ReadOnlyAdmin):
+    list_display = ["member", "tag", "source", "added_by", "added_at"]
+    list_filter = ["source", "tag__group"]
+    raw_id_fields = ["member"]
+    search_fields = ["=member__id"]
+    list_select_related = ["tag", "tag__group", "added_by"]
+
+
+@admin.register(Segment)
+class SegmentAdmin(ScopedAdmin, ReadOnlyAdmin):
+    list_display = ["name", "kind", "size", "sized_at", "store", "archived"]
+    list_filter = ["kind", "archived"]
+    search_fields = ["name"]
+
+
+@admin.register(RfmSettings)
+class RfmSettingsAdmin(ReadOnlyAdmin):
+    list_display = ["window_days", "method", "high_score", "scored_at", "window_start"]

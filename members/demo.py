@@ -544,3 +544,123 @@ def _seed_points(cursor: Any, now: datetime) -> int:
         [now],
     )
     return accounts
+
+
+DEMO_TAGS = [
+    # group, single choice?, tags
+    ("兴趣", False, ["瑜伽", "护肤", "跑步", "咖啡", "烘焙"]),
+    ("人生阶段", True, ["学生", "职场新人", "孕期", "宝妈（0-1岁）", "宝妈（1-3岁）"]),
+    ("肤质", True, ["油性", "干性", "混合", "敏感"]),
+    ("消费偏好", False, ["价格敏感", "新品尝鲜", "高客单"]),
+]
+
+
+@demo_step(order=40)
+def seed_tags_and_segments(ctx: DemoContext) -> str:
+    """Tag groups and tags, about a third of the members tagged (one tag per
+    single-choice group), a few segments, and RFM facts with their cut points."""
+    from members.models import Segment, Tag, TagChoice, TagGroup
+    from members.services.rfm import rfm_full_recompute, rfm_nightly
+    from members.services.segments import segment_record_size
+
+    if TagGroup.objects.exists():
+        return "tags already present; none added"
+    now = timezone.now()
+    with transaction.atomic():
+        for position, (group_name, single, names) in enumerate(DEMO_TAGS):
+            group = TagGroup.objects.create(
+                name=group_name,
+                choice=TagChoice.SINGLE if single else TagChoice.MULTIPLE,
+                position=position,
+            )
+            for name in names:
+                Tag.objects.create(group=group, name=name)
+        with connection.cursor() as cursor:
+            # Multiple-choice groups: each member gets each tag with a small chance.
+            # Single-choice groups: about a third of members get exactly one of the group's.
+            cursor.execute(
+                """
+                INSERT INTO members_membertag (member_id, tag_id, source, source_ref, added_at)
+                SELECT m.id, t.id, 'import', 'demo', %(now)s
+                FROM members_member m JOIN members_tag t ON true
+                JOIN members_taggroup g ON g.id = t.group_id AND g.choice = 'multiple'
+                WHERE m.merged_into_id IS NULL AND random() < 0.12
+                """,
+                {"now": now},
+            )
+            cursor.execute(
+                """
+                INSERT INTO members_membertag (member_id, tag_id, source, source_ref, added_at)
+                SELECT picked.member_id, picked.tag_id, 'import', 'demo', %(now)s
+                FROM (
+                    SELECT m.id AS member_id, g.id AS group_id,
+                           (array_agg(t.id ORDER BY t.id))[1 + floor(random() * count(t.id))::int]
+                               AS tag_id
+                    FROM members_member m CROSS JOIN members_taggroup g
+                    JOIN members_tag t ON t.group_id = g.id
+                    WHERE g.choice = 'single' AND m.merged_into_id IS NULL AND random() < 0.33
+                    GROUP BY m.id, g.id
+                ) picked
+                """,
+                {"now": now},
+            )
+            cursor.execute(
+                "INSERT INTO members_membertaglog "
+                "(member_id, tag_id, action, source, source_ref, at) "
+                "SELECT member_id, tag_id, 'add', source, source_ref, added_at "
+                "FROM members_membertag"
+            )
+        tagged = Tag.objects.get(name="宝妈（0-1岁）").pk
+        coffee = Tag.objects.get(name="咖啡").pk
+        segments = [
+            Segment(
+                name="宝妈且近90天购买≥2次",
+                description="母婴人群中的活跃买家",
+                rules={
+                    "op": "and",
+                    "rules": [
+                        {"field": "tags", "operator": "any", "value": [tagged]},
+                        {"field": "order_count", "operator": "gte", "value": 2, "days": 90},
+                    ],
+                },
+            ),
+            Segment(
+                name="60天未购买的女性会员",
+                description="流失预警：女性、有过购买、近60天没有下单",
+                rules={
+                    "op": "and",
+                    "rules": [
+                        {"field": "gender", "operator": "in", "value": ["f"]},
+                        {"field": "order_count", "operator": "gte", "value": 1},
+                        {"field": "last_purchase", "operator": "not_within_days", "value": 60},
+                    ],
+                },
+            ),
+            Segment(
+                name="重要价值客户",
+                rules={
+                    "op": "and",
+                    "rules": [{"field": "rfm_class", "operator": "in", "value": ["HHH"]}],
+                },
+            ),
+            Segment(
+                name="咖啡爱好者（非上海）",
+                rules={
+                    "op": "and",
+                    "rules": [
+                        {"field": "tags", "operator": "any", "value": [coffee]},
+                        {
+                            "op": "not",
+                            "rules": [{"field": "city", "operator": "in", "value": ["上海"]}],
+                        },
+                    ],
+                },
+            ),
+        ]
+        Segment.objects.bulk_create(segments)
+    buyers = rfm_full_recompute(now=now)
+    rfm_nightly(now=now)
+    for segment in Segment.objects.all():
+        segment_record_size(segment=segment, now=now)
+    tags = Tag.objects.count()
+    return f"{tags} tags, {len(segments)} segments, RFM facts for {buyers} buyers"

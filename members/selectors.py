@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.db.models import Prefetch, Q, QuerySet
@@ -399,3 +400,87 @@ def segment_count(*, user: Any) -> int:
     from members.models import Segment
 
     return Segment.objects.for_user(user).filter(archived=False).count()
+
+
+# --- RFM and the value matrix (step 6) ------------------------------------------------------
+
+
+def rfm_overview(*, user: Any, now: datetime | None = None) -> dict[str, Any]:
+    """Counts and spend per RFM class, score distributions and the value matrix, over
+    the members the user may see; one pass over the buyers' facts each."""
+    from django.db import connection
+
+    from members.models import RfmClass, RfmSettings, ValueCell
+    from members.services.rfm import class_sql, score_sql, value_cell_sql
+
+    now = now or timezone.now()
+    settings = RfmSettings.current()
+    scope_sql, scope_params = (
+        Member.objects.for_user(user).order_by().values("pk").query.sql_with_params()
+    )
+    klass, class_params = class_sql(settings, now)
+    r_sql, f_sql, m_sql, score_params = score_sql(settings, now)
+    cell, cell_params = value_cell_sql(settings, "m")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT {klass} AS k, count(*), COALESCE(sum(r.monetary), 0)
+            FROM members_memberrfm r WHERE r.member_id IN ({scope_sql})
+            GROUP BY k
+            """,
+            [*class_params, *scope_params],
+        )
+        by_class = {k: (n, spend) for k, n, spend in cursor.fetchall()}
+        cursor.execute(
+            f"""
+            SELECT {r_sql}, {f_sql}, {m_sql}, count(*)
+            FROM members_memberrfm r WHERE r.member_id IN ({scope_sql})
+            GROUP BY 1, 2, 3
+            """,
+            [*score_params, *scope_params],
+        )
+        scores = {"r": [0] * 5, "f": [0] * 5, "m": [0] * 5}
+        for r, f, m, n in cursor.fetchall():
+            scores["r"][r - 1] += n
+            scores["f"][f - 1] += n
+            scores["m"][m - 1] += n
+        cursor.execute(
+            f"SELECT {cell} AS c, count(*) FROM ({scope_sql}) s(id) "
+            f"JOIN members_member m ON m.id = s.id GROUP BY c",
+            [*cell_params, *scope_params],
+        )
+        cells = dict(cursor.fetchall())
+    members = Member.objects.for_user(user).count()
+    buyers = sum(n for n, _spend in by_class.values())
+    classes = []
+    for value, label in RfmClass.choices:
+        n, spend = by_class.get(value, (0, Decimal(0)))
+        classes.append(
+            {
+                "code": value,
+                "name": label,
+                "members": n,
+                "spend": spend,
+                "average": (spend / n).quantize(Decimal("0.01")) if n else Decimal(0),
+                "share": round(100 * n / buyers, 1) if buyers else 0,
+            }
+        )
+    return {
+        "settings": settings,
+        "members": members,
+        "buyers": buyers,
+        "no_purchase": members - buyers,
+        "classes": classes,
+        "scores": scores,
+        "cells": [
+            {"code": value, "name": label, "members": cells.get(value, 0)}
+            for value, label in ValueCell.choices
+        ],
+    }
+
+
+def rfm_movements(*, days: int = 30) -> list[Any]:
+    from members.models import RfmMovement
+
+    since = timezone.localdate() - timedelta(days=days)
+    return list(RfmMovement.objects.filter(day__gte=since).order_by("-day", "-members")[:200])

@@ -80,3 +80,31 @@ def refresh_segment_sizes() -> int:
             segment_record_size(segment=segment)
             refreshed += 1
     return refreshed
+
+
+@shared_task
+def recount_rfm() -> dict[str, int]:
+    """Every few minutes and after order imports: recount the RFM facts of members whose
+    orders changed."""
+    from dataclasses import asdict
+
+    from members.services.rfm import rfm_recount
+
+    return asdict(rfm_recount())
+
+
+@shared_task
+def review_rfm() -> dict[str, int]:
+    """Nightly: move the RFM window forward, refresh cut points, record class movements."""
+    from members.services.rfm import rfm_nightly
+
+    result = rfm_nightly()
+    return {"left_window": result.left_window, "moved": result.moved}
+
+
+@shared_task
+def recompute_rfm() -> int:
+    """On request (after the window length changes): rebuild every buyer's facts."""
+    from members.services.rfm import rfm_full_recompute
+
+    return rfm_full_recompute()

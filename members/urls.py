@@ -1,7 +1,7 @@
 from django.urls import path
 
 from members.api import views as api
-from members.views import hq, loyalty, mobile, segments, tags
+from members.views import hq, loyalty, mobile, rfm, segments, tags
 
 hq_urlpatterns = [
     path("members/", hq.member_list, name="members"),
@@ -34,6 +34,9 @@ hq_urlpatterns = [
     path("tags/<int:pk>/members/", tags.tag_members, name="tag-members"),
     path("tags/<str:kind>/new/", tags.tag_edit, name="tag-new"),
     path("tags/<str:kind>/<int:pk>/", tags.tag_edit, name="tag-edit"),
+    path("rfm/", rfm.rfm_page, name="rfm"),
+    path("rfm/settings/", rfm.rfm_settings, name="rfm-settings"),
+    path("rfm/recompute/", rfm.rfm_recompute, name="rfm-recompute"),
     path("segments/", segments.segment_list, name="segments"),
     path("segments/new/", segments.segment_edit, name="segment-new"),
     path("segments/count/", segments.segment_count, name="segment-count"),

@@ -165,3 +165,60 @@ class SegmentForm(forms.ModelForm):
     def save(self, commit: bool = True) -> Segment:
         self.instance.rules = self.cleaned_data["rules"]
         return super().save(commit=commit)
+
+
+class CutPointsField(forms.CharField):
+    """Four rising whole numbers, typed as “30, 90, 180, 365”."""
+
+    def to_python(self, value: Any) -> list[int]:  # type: ignore[override]
+        text = super().to_python(value)
+        parts = [p.strip() for p in str(text).replace("，", ",").split(",") if p.strip()]
+        try:
+            numbers = [int(p) for p in parts]
+        except ValueError:
+            raise forms.ValidationError(
+                _("Enter four whole numbers separated by commas.")
+            ) from None
+        if len(numbers) != 4 or any(n < 0 for n in numbers):
+            raise forms.ValidationError(_("Enter four whole numbers separated by commas."))
+        if numbers != sorted(numbers) or len(set(numbers)) != 4:
+            raise forms.ValidationError(_("The four cut points must rise."))
+        return numbers
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return ", ".join(str(v) for v in value)
+        return value
+
+
+class RfmSettingsForm(forms.ModelForm):
+    r_thresholds = CutPointsField(label=_("Recency cut points (days)"))
+    f_thresholds = CutPointsField(label=_("Frequency cut points (orders)"))
+    m_thresholds = CutPointsField(label=_("Spend cut points (¥)"))
+
+    class Meta:
+        from members.models import RfmSettings
+
+        model = RfmSettings
+        fields = [
+            "window_days",
+            "method",
+            "r_thresholds",
+            "f_thresholds",
+            "m_thresholds",
+            "high_score",
+            "activity_high",
+            "growth_high",
+        ]
+
+    def clean_window_days(self) -> int:
+        days = self.cleaned_data["window_days"]
+        if not 1 <= days <= 3650:
+            raise forms.ValidationError(_("The window is 1 to 3,650 days."))
+        return int(days)
+
+    def clean_high_score(self) -> int:
+        score = self.cleaned_data["high_score"]
+        if not 1 <= score <= 5:
+            raise forms.ValidationError(_("Scores run from 1 to 5."))
+        return int(score)

@@ -37,6 +37,15 @@ from members.models.member import (
 )
 from members.models.merge import MemberMerge, MergeSuggestion, SuggestionStatus
 from members.models.orders import Order, OrderLine, OrderStatus
+from members.models.rfm import (
+    MemberRfm,
+    RfmClass,
+    RfmDirty,
+    RfmMethod,
+    RfmMovement,
+    RfmSettings,
+    ValueCell,
+)
 from members.models.segments import (
     Segment,
     SegmentKind,
@@ -55,6 +64,13 @@ from members.models.tags import (
 )
 
 __all__ = [
+    "MemberRfm",
+    "RfmClass",
+    "RfmDirty",
+    "RfmMethod",
+    "RfmMovement",
+    "RfmSettings",
+    "ValueCell",
     "MemberTag",
     "MemberTagLog",
     "Segment",

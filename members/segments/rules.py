@@ -80,6 +80,18 @@ def _stage_choices() -> list[tuple[str, str]]:
     return _choices(LifecycleStage)()
 
 
+def _rfm_choices() -> list[tuple[str, str]]:
+    from members.models import RfmClass
+
+    return [(str(v), str(label)) for v, label in RfmClass.choices]
+
+
+def _value_cell_choices() -> list[tuple[str, str]]:
+    from members.models import ValueCell
+
+    return _choices(ValueCell)()
+
+
 def _channel_choices() -> list[tuple[str, str]]:
     from members.models import Channel
 
@@ -150,6 +162,19 @@ for _spec in (
         ("category", "sku"),
         "text",
         windowed=True,
+    ),
+    FieldSpec(
+        "rfm_class", gettext_lazy("RFM class"), ("in", "none"), "choice-list", choices=_rfm_choices
+    ),
+    FieldSpec("rfm_r", gettext_lazy("RFM recency score"), ("between",), "number-range"),
+    FieldSpec("rfm_f", gettext_lazy("RFM frequency score"), ("between",), "number-range"),
+    FieldSpec("rfm_m", gettext_lazy("RFM spend score"), ("between",), "number-range"),
+    FieldSpec(
+        "value_matrix",
+        gettext_lazy("Value matrix"),
+        ("in",),
+        "choice-list",
+        choices=_value_cell_choices,
     ),
 ):
     register_field(_spec)
@@ -271,8 +296,8 @@ def _date(value: Any, path: str) -> date | None:
 
 
 def _value(spec: FieldSpec, operator: str, value: Any, path: str) -> Any:
-    if operator == "never" or (spec.name == "tier" and operator == "none"):
-        return None  # "never bought", "no tier": nothing to choose
+    if operator == "never" or (spec.name in ("tier", "rfm_class") and operator == "none"):
+        return None  # "never bought", "no tier", "no class": nothing to choose
     kind = spec.value
     if kind in ("choice-list", "id-list", "text-list"):
         if not isinstance(value, list) or not value:

@@ -209,6 +209,58 @@ def _bought(c: Condition, now: datetime, params: list[Any]) -> str:
     return f"(SELECT count(*) {orders}) >= %s"
 
 
+def _rfm_settings() -> Any:
+    from members.models import RfmSettings
+
+    return RfmSettings.current()
+
+
+def _rfm_class(c: Condition, now: datetime, params: list[Any]) -> str:
+    from members.services.rfm import class_sql
+
+    if c.operator == "none":  # no purchase in the window: no facts row
+        return f"NOT EXISTS (SELECT 1 FROM members_memberrfm r WHERE r.member_id = {M}.id)"
+    klass, class_params = class_sql(_rfm_settings(), now)
+    params.extend(class_params)
+    params.append(list(c.value))
+    return (
+        f"EXISTS (SELECT 1 FROM members_memberrfm r WHERE r.member_id = {M}.id "
+        f"AND {klass} = ANY(%s))"
+    )
+
+
+def _rfm_score(which: int) -> Callable[[Condition, datetime, list[Any]], str]:
+    def compile_score(c: Condition, now: datetime, params: list[Any]) -> str:
+        from members.services.rfm import score_sql
+
+        r_sql, f_sql, m_sql, score_params = score_sql(_rfm_settings(), now)
+        # score_params hold R's (now, cut) pairs, then F's cuts, then M's cuts.
+        expr, used = [
+            (r_sql, score_params[:8]),
+            (f_sql, score_params[8:12]),
+            (m_sql, score_params[12:16]),
+        ][which]
+        params.extend(used)
+        inner: list[Any] = []
+        test = _compare("s", c, inner)
+        params.extend(inner)
+        return (
+            f"EXISTS (SELECT 1 FROM members_memberrfm r CROSS JOIN LATERAL "
+            f"(SELECT {expr} AS s) score WHERE r.member_id = {M}.id AND {test})"
+        )
+
+    return compile_score
+
+
+def _value_matrix(c: Condition, now: datetime, params: list[Any]) -> str:
+    from members.services.rfm import value_cell_sql
+
+    cell, cell_params = value_cell_sql(_rfm_settings(), M)
+    params.extend(cell_params)
+    params.append(list(c.value))
+    return f"{cell} = ANY(%s)"
+
+
 COMPILERS: dict[str, Callable[[Condition, datetime, list[Any]], str]] = {
     "gender": _in("gender"),
     "age": _age,
@@ -225,6 +277,11 @@ COMPILERS: dict[str, Callable[[Condition, datetime, list[Any]], str]] = {
     "order_amount": _orders("COALESCE(sum(o.amount - o.refunded_amount), 0)", "total_spent"),
     "last_purchase": _last_purchase,
     "bought": _bought,
+    "rfm_class": _rfm_class,
+    "rfm_r": _rfm_score(0),
+    "rfm_f": _rfm_score(1),
+    "rfm_m": _rfm_score(2),
+    "value_matrix": _value_matrix,
 }
 
 

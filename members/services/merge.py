@@ -30,6 +30,7 @@ from members.models import (
 from members.services.errors import Conflict, MemberError
 from members.services.lifecycle import member_refresh_stage
 from members.services.orders import member_refresh_order_stats
+from members.services.rfm import rfm_mark_dirty
 from scrm.core.services import audit_record
 
 # Fields copied from the merged-away member when the kept one has none.
@@ -139,6 +140,7 @@ def member_merge(
     member_refresh_order_stats(member=keep)
     keep.refresh_from_db()
     member_refresh_stage(member=keep, reason="merge")
+    rfm_mark_dirty([keep.pk, drop.pk])  # orders moved: both recount
     from members.services.tiers import tier_evaluate
 
     tier_evaluate(member_id=keep.pk)  # the growth value moved over may reach a higher tier
@@ -212,6 +214,7 @@ def member_merge_undo(*, merge: MemberMerge, actor: Any) -> MemberMerge:
     ).delete()
     _restore(keep, merge.kept_before)
     _restore(drop, merge.dropped_before)
+    rfm_mark_dirty([keep.pk, drop.pk])
     if merge.suggestion_id is not None:
         MergeSuggestion.objects.filter(pk=merge.suggestion_id).update(
             status=SuggestionStatus.OPEN, decided_at=None, decided_by=None

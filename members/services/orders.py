@@ -74,6 +74,7 @@ def order_record(
     stored on the order, so later transfers never move past sales.
     """
     from members.services.lifecycle import member_refresh_stage
+    from members.services.rfm import rfm_mark_dirty
 
     if channel not in Channel.values:
         raise MemberError(
@@ -119,6 +120,7 @@ def order_record(
     member_refresh_order_stats(member=member)
     member.refresh_from_db()
     member_refresh_stage(member=member, reason="order")
+    rfm_mark_dirty([member.pk])
     from members.services.earning import points_award_for_order
 
     points_award_for_order(order=order)  # growth value, and a tier upgrade if it crosses one
@@ -152,6 +154,7 @@ def _line(line: LineInput) -> OrderLine:
 def order_refund(*, order: Order, amount: Any) -> Order:
     """Apply a refund; a full refund takes the order out of the purchase count."""
     from members.services.lifecycle import member_refresh_stage
+    from members.services.rfm import rfm_mark_dirty
 
     refund = money(amount, field="refund")
     if refund <= 0:
@@ -177,6 +180,7 @@ def order_refund(*, order: Order, amount: Any) -> Order:
     member_refresh_order_stats(member=member)
     member.refresh_from_db()
     member_refresh_stage(member=member, reason="refund")
+    rfm_mark_dirty([member.pk])
     from members.services.earning import points_reverse_for_refund
 
     points_reverse_for_refund(order=order)

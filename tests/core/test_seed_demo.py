@@ -68,6 +68,22 @@ def test_seed_demo_builds_the_documented_organisation() -> None:
         )
     )
     assert in_home_store.count() == guided.count() > 0
+    # Tags (at most one per single-choice group), sized segments, RFM facts for buyers.
+    from django.db.models import Count
+
+    from members.models import MemberRfm, MemberTag, Segment
+
+    assert MemberTag.objects.count() > 100
+    assert not (
+        MemberTag.objects.filter(tag__group__choice="single")
+        .values("member_id", "tag__group_id")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+        .exists()
+    )
+    assert Segment.objects.count() == 4 and not Segment.objects.filter(size__isnull=True).exists()
+    assert MemberRfm.objects.count() > 0
+    assert not MemberRfm.objects.filter(rfm_class="").exists()  # classed by the review
 
 
 def test_seed_demo_is_idempotent_and_tops_up() -> None:

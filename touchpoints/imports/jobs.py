@@ -275,10 +275,11 @@ def _run(job: ImportJob, worker: str) -> None:
         job.lease_until = None
         job.save(update_fields=["status", "finished_at", "lease_until"])
         if job.kind == ImportKind.ORDERS:
-            from members.tasks import sweep_purchase_growth
+            from members.tasks import recount_rfm, sweep_purchase_growth
 
-            # Growth value for the new orders, set-based, in the background.
+            # Growth value and RFM facts for the new orders, set-based, in the background.
             transaction.on_commit(sweep_purchase_growth.delay)
+            transaction.on_commit(recount_rfm.delay)
         ImportEvent.objects.create(
             job=job,
             message=_(

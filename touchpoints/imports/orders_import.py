@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from members.models import Channel, IdentityKind, OrderStatus
 from members.services.bulk import allocate_ids
 from members.services.lifecycle import order_stats_and_stage_refresh
+from members.services.rfm import rfm_mark_dirty
 from touchpoints.imports import normalize as norm
 from touchpoints.imports.mappings import (
     BUYER_ID_KIND,
@@ -384,6 +385,7 @@ def import_order_chunk(
             )
             touched.update(row[0] for row in cursor.fetchall())
     order_stats_and_stage_refresh(ids=sorted(touched), reason=f"orders from {source}", now=now)
+    rfm_mark_dirty(touched)
     if refunds:
         # A refund in a re-imported export takes back the growth value the order earned
         # (rare next to new orders, so one order at a time through the points service).
