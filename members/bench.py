@@ -88,4 +88,4 @@ def seed_members(size: int) -> BenchResult:
 
 
 # Registering: importing these modules adds `bench ledger` and `bench member-card`.
-from members import card_bench, ledger_bench  # noqa: E402, F401
+from members import card_bench, ledger_bench, segment_bench  # noqa: E402, F401

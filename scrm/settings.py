@@ -269,6 +269,11 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# --- Segments: the live-count engine keeps a column snapshot per process (see
+# members/segments/engine.py); rebuilt in the background when older than this and changed.
+SEGMENT_ENGINE = os.environ.get("SEGMENT_ENGINE", "1") == "1"
+SEGMENT_ENGINE_MAX_AGE = int(os.environ.get("SEGMENT_ENGINE_MAX_AGE", "300"))
+
 # --- WeChat mini-program --------------------------------------------------------------------
 # Without an app id and secret the sandbox client serves logins (development, demos, tests).
 WECHAT_APP_ID = os.environ.get("WECHAT_APP_ID", "")

@@ -88,6 +88,8 @@ class LiveCount:
     count: int
     sample: list[Member]
     milliseconds: int
+    source: str = "database"  # or "snapshot": the live-count engine's column snapshot
+    as_of: datetime | None = None
 
 
 def live_count(
@@ -102,6 +104,26 @@ def live_count(
     given, as a store's own segment is), under a statement timeout."""
     timeout_ms = timeout_ms or count_timeout_ms()
     started = time.perf_counter()
+    from members.segments.engine import ENGINE
+
+    snapshot = ENGINE.current()
+    if snapshot is not None:
+        import numpy as np
+
+        total, mask = ENGINE.count(tree, user=user, store_id=store.pk if store else None)
+        newest = snapshot.ids[np.flatnonzero(mask)[-sample_size:]][::-1]
+        sample = list(
+            Member.objects.filter(pk__in=[int(i) for i in newest])
+            .select_related("home_store")
+            .order_by("-id")
+        )
+        return LiveCount(
+            total,
+            sample,
+            round((time.perf_counter() - started) * 1000),
+            source="snapshot",
+            as_of=snapshot.built_at,
+        )
     members = rule_members(tree, user=user, now=timezone.now())
     if store is not None:
         members = members.filter(home_store=store)
@@ -115,4 +137,6 @@ def live_count(
         if "statement timeout" in str(exc) or "canceling statement" in str(exc):
             raise SegmentTimeout(timeout_ms / 1000) from None
         raise
-    return LiveCount(total, sample, round((time.perf_counter() - started) * 1000))
+    return LiveCount(
+        total, sample, round((time.perf_counter() - started) * 1000), as_of=timezone.now()
+    )

@@ -198,6 +198,8 @@ def segment_count(request: HttpRequest) -> JsonResponse:
         {
             "count": result.count,
             "milliseconds": result.milliseconds,
+            "source": result.source,
+            "as_of": timezone.localtime(result.as_of).strftime("%H:%M:%S") if result.as_of else "",
             "sample": [
                 {
                     "id": member.pk,
