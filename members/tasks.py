@@ -108,3 +108,33 @@ def recompute_rfm() -> int:
     from members.services.rfm import rfm_full_recompute
 
     return rfm_full_recompute()
+
+
+@shared_task
+def apply_auto_tag_rules() -> int:
+    """Every 15 minutes and after imports: keep every switched-on auto-tag rule in step."""
+    from members.services.auto_tags import auto_tag_rules_apply
+
+    return sum(effect.added + effect.removed for effect in auto_tag_rules_apply().values())
+
+
+@shared_task
+def apply_auto_tag_rule(rule_id: int) -> int:
+    """Right after a rule is saved switched on."""
+    from members.models import AutoTagRule
+    from members.services.auto_tags import auto_tag_rule_apply
+
+    rule = AutoTagRule.objects.filter(pk=rule_id, active=True).select_related("tag__group").first()
+    if rule is None:
+        return 0
+    effect = auto_tag_rule_apply(rule=rule)
+    return effect.added + effect.removed
+
+
+@shared_task
+def auto_tag_members(member_ids: list[int]) -> int:
+    """After a member's new order: their tags follow the rules without waiting."""
+    from members.services.auto_tags import auto_tag_rules_apply
+
+    results = auto_tag_rules_apply(member_ids=[int(i) for i in member_ids])
+    return sum(effect.added + effect.removed for effect in results.values())

@@ -267,6 +267,9 @@ CELERY_BEAT_SCHEDULE = {
         "task": "members.tasks.refresh_segment_sizes",
         "schedule": crontab(minute=20),
     },
+    "rfm-recount": {"task": "members.tasks.recount_rfm", "schedule": timedelta(minutes=5)},
+    "rfm-review": {"task": "members.tasks.review_rfm", "schedule": crontab(hour=3, minute=45)},
+    "auto-tags": {"task": "members.tasks.apply_auto_tag_rules", "schedule": timedelta(minutes=15)},
 }
 
 # --- Segments: the live-count engine keeps a column snapshot per process (see

@@ -222,3 +222,38 @@ class RfmSettingsForm(forms.ModelForm):
         if not 1 <= score <= 5:
             raise forms.ValidationError(_("Scores run from 1 to 5."))
         return int(score)
+
+
+class AutoTagRuleForm(forms.ModelForm):
+    rules = forms.CharField(widget=forms.HiddenInput, label=_("Rules"))
+
+    class Meta:
+        from members.models import AutoTagRule
+
+        model = AutoTagRule
+        fields = ["name", "tag", "remove_when_unmatched", "active"]
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        tags: Any = Tag.objects.filter(active=True).select_related("group")
+        self.fields["tag"].queryset = tags  # type: ignore[attr-defined]
+        if self.instance.pk and not self.is_bound:
+            self.initial["rules"] = json.dumps(self.instance.rules, ensure_ascii=False)
+        self.rule_error: RuleError | None = None
+
+    def clean_rules(self) -> Any:
+        try:
+            raw = json.loads(self.cleaned_data["rules"])
+        except ValueError:
+            raise forms.ValidationError(_("The rules are not valid JSON.")) from None
+        try:
+            check_rules(raw, user=self.user)
+        except RuleError as exc:
+            self.rule_error = exc
+            raise forms.ValidationError(str(exc)) from None
+        return raw
+
+    def save(self, commit: bool = True) -> Any:
+        self.instance.rules = self.cleaned_data["rules"]
+        return super().save(commit=commit)

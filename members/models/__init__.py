@@ -54,6 +54,7 @@ from members.models.segments import (
     SegmentSize,
 )
 from members.models.tags import (
+    AutoTagRule,
     MemberTag,
     MemberTagLog,
     Tag,
@@ -64,6 +65,7 @@ from members.models.tags import (
 )
 
 __all__ = [
+    "AutoTagRule",
     "MemberRfm",
     "RfmClass",
     "RfmDirty",

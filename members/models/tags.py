@@ -143,3 +143,43 @@ class MemberTagLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_id} {self.action} {self.tag_id}"
+
+
+class AutoTagRule(models.Model):
+    """Tags members who match a rule tree (the segment rule language), kept in step
+    as data changes: periodically, after imports, and after a member's new order."""
+
+    name = models.CharField(_("name"), max_length=100)
+    tag = models.ForeignKey(
+        Tag, on_delete=models.PROTECT, related_name="auto_rules", verbose_name=_("tag")
+    )
+    rules = models.JSONField(_("rules"))
+    active = models.BooleanField(
+        _("switched on"), default=False, help_text=_("Preview the count before switching on.")
+    )
+    remove_when_unmatched = models.BooleanField(
+        _("remove when no longer matching"),
+        default=True,
+        help_text=_("Members who stop matching lose the tag, if this rule gave it to them."),
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    last_run_at = models.DateTimeField(_("last run"), null=True, blank=True)
+    last_added = models.PositiveIntegerField(_("added at last run"), default=0)
+    last_removed = models.PositiveIntegerField(_("removed at last run"), default=0)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("auto-tag rule")
+        verbose_name_plural = _("auto-tag rules")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

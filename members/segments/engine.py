@@ -74,25 +74,35 @@ def copy_columns(sql: str, columns: list[tuple[str, str]]) -> dict[str, Any]:
     row_dtype = np.dtype(fields)
     row_size = row_dtype.itemsize
     parts: list[Any] = []
-    pending = b""
+    buffer = bytearray()
     header_done = False
+
+    def parse() -> None:
+        nonlocal buffer
+        whole = (len(buffer) // row_size) * row_size
+        if whole:
+            parts.append(np.frombuffer(bytes(buffer[:whole]), dtype=row_dtype))
+            del buffer[:whole]
+
+    # The server sends one message per row: gather them into large blocks, then parse each
+    # block with a single frombuffer.
     with (
         connection.cursor() as cursor,
         cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT binary)") as copy,
     ):
         for block in copy:
-            pending += bytes(block)
+            buffer += block
             if not header_done:
-                if len(pending) < 19:
+                if len(buffer) < 19:
                     continue
                 # Signature (11 bytes), flags (4), header extension length (4) + extension.
-                extension = struct.unpack(">i", pending[15:19])[0]
-                pending = pending[19 + extension :]
+                extension = struct.unpack(">i", bytes(buffer[15:19]))[0]
+                del buffer[: 19 + extension]
                 header_done = True
-            whole = (len(pending) // row_size) * row_size
-            if whole:
-                parts.append(np.frombuffer(pending[:whole], dtype=row_dtype).copy())
-                pending = pending[whole:]
+            if len(buffer) >= 8 << 20:
+                parse()
+    parse()
+    pending = bytes(buffer)
     if pending not in (b"", b"\xff\xff"):  # the trailer is a field count of -1
         raise ValueError("unexpected data after the last COPY row")
     rows = np.concatenate(parts) if parts else np.zeros(0, dtype=row_dtype)

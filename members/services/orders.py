@@ -121,6 +121,7 @@ def order_record(
     member.refresh_from_db()
     member_refresh_stage(member=member, reason="order")
     rfm_mark_dirty([member.pk])
+    _auto_tag_after_commit(member.pk)
     from members.services.earning import points_award_for_order
 
     points_award_for_order(order=order)  # growth value, and a tier upgrade if it crosses one
@@ -206,3 +207,13 @@ def member_refresh_order_stats(*, member: Member) -> None:
         last_order_at=stats["last"],
         updated_at=timezone.now(),
     )
+
+
+def _auto_tag_after_commit(member_id: int) -> None:
+    """A new order can make a member match an auto-tag rule: apply them once it commits."""
+    from members.models import AutoTagRule
+
+    if AutoTagRule.objects.filter(active=True).exists():
+        from members.tasks import auto_tag_members
+
+        transaction.on_commit(lambda: auto_tag_members.delay([member_id]))

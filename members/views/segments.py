@@ -123,6 +123,7 @@ def builder_catalogue(user: Any) -> dict[str, Any]:
             "members": _("members"),
             "counting": _("Counting…"),
             "error": _("Could not count"),
+            "as_of": _("data as of"),
         },
     }
 

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from members import selectors
 from members.forms.tags import BulkTagForm, MemberTagForm, TagForm, TagGroupForm
-from members.models import Member, MemberTag, Tag, TagGroup
+from members.models import AutoTagRule, Member, MemberTag, Tag, TagGroup
 from members.services.errors import MemberError
 from members.services.segments import segment_members
 from members.services.tags import (
@@ -47,6 +47,7 @@ def tag_overview(request: HttpRequest) -> HttpResponse:
                 for group in groups
             ],
             "coverage": selectors.tag_coverage(user=request.user),
+            "rules": AutoTagRule.objects.select_related("tag__group").order_by("name"),
         },
     )
 
@@ -192,3 +193,82 @@ def tag_members(request: HttpRequest, pk: int) -> HttpResponse:
     rows = selectors.tag_holders(user=request.user, tag=tag)
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
     return render(request, "members/hq/tags/members.html", {"tag": tag, "page": page})
+
+
+# --- auto-tag rules ----------------------------------------------------------------------------
+
+
+@head_office_only
+@require_http_methods(["GET", "POST"])
+def auto_rule_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    import json
+
+    from django.urls import reverse
+
+    from members.forms.tags import AutoTagRuleForm
+    from members.services.auto_tags import auto_tag_rule_save
+    from members.views.segments import builder_catalogue
+
+    rule = AutoTagRule.objects.filter(pk=pk).first() if pk is not None else None
+    if pk is not None and rule is None:
+        raise Http404
+    initial = {}
+    if rule is None:
+        initial["rules"] = json.dumps(
+            {
+                "op": "and",
+                "rules": [{"field": "order_count", "operator": "gte", "value": 2, "days": 90}],
+            }
+        )
+    form = AutoTagRuleForm(request.POST or None, instance=rule, user=request.user, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        saved = auto_tag_rule_save(form=form, actor=request.user)
+        messages.success(request, _("Saved rule “%(name)s”.") % {"name": saved.name})
+        return redirect("hq:auto-rule", pk=saved.pk)
+    return render(
+        request,
+        "members/hq/segments/builder.html",
+        {
+            "form": form,
+            "catalogue": builder_catalogue(request.user),
+            "rule_error_path": form.rule_error.path if form.rule_error else "",
+            "heading": rule.name if rule else _("New auto-tag rule"),
+            "back_url": reverse("hq:tags"),
+            "back_label": _("Tags"),
+            "save_label": _("Save rule"),
+        },
+    )
+
+
+@head_office_only
+def auto_rule_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    from members.services.auto_tags import auto_tag_rule_preview
+
+    rule = AutoTagRule.objects.select_related("tag__group").filter(pk=pk).first()
+    if rule is None:
+        raise Http404
+    return render(
+        request,
+        "members/hq/tags/rule.html",
+        {"rule": rule, "preview": auto_tag_rule_preview(rule=rule)},
+    )
+
+
+@head_office_only
+@require_POST
+def auto_rule_run(request: HttpRequest, pk: int) -> HttpResponse:
+    from members.services.auto_tags import auto_tag_rule_apply
+
+    rule = AutoTagRule.objects.select_related("tag__group").filter(pk=pk).first()
+    if rule is None:
+        raise Http404
+    if not rule.active or not rule.tag.active:
+        messages.error(request, _("Switch the rule (and its tag) on before running it."))
+        return redirect("hq:auto-rule", pk=pk)
+    effect = auto_tag_rule_apply(rule=rule)
+    messages.success(
+        request,
+        _("Ran “%(name)s”: %(added)s tagged, %(removed)s untagged.")
+        % {"name": rule.name, "added": effect.added, "removed": effect.removed},
+    )
+    return redirect("hq:auto-rule", pk=pk)

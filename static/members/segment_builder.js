@@ -225,7 +225,8 @@
     errorBox.hidden = true;
     highlight(null);
     countBox.textContent = body.count.toLocaleString();
-    statusBox.textContent = `${text.members} · ${body.milliseconds} ms`;
+    const asOf = body.source === "snapshot" ? ` · ${text.as_of} ${body.as_of}` : "";
+    statusBox.textContent = `${text.members} · ${body.milliseconds} ms${asOf}`;
     sampleBody.replaceChildren(...body.sample.map((m) => el("tr", {}, [
       el("td", {}, [el("a", { href: m.url, text: m.name })]),
       el("td", { text: m.phone }),

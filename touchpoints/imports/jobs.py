@@ -280,6 +280,10 @@ def _run(job: ImportJob, worker: str) -> None:
             # Growth value and RFM facts for the new orders, set-based, in the background.
             transaction.on_commit(sweep_purchase_growth.delay)
             transaction.on_commit(recount_rfm.delay)
+        from members.tasks import apply_auto_tag_rules
+
+        # New members and orders can match auto-tag rules.
+        transaction.on_commit(apply_auto_tag_rules.delay)
         ImportEvent.objects.create(
             job=job,
             message=_(
