@@ -638,12 +638,19 @@ class Engine:
 
         threading.Thread(target=run, name="segment-engine", daemon=True).start()
 
-    def count(self, tree: Group, *, user: Any, store_id: int | None = None) -> tuple[int, Any]:
-        """(count, positions of the matching members) from the current snapshot."""
+    def count(
+        self,
+        tree: Group,
+        *,
+        user: Any,
+        store_id: int | None = None,
+        now: datetime | None = None,
+    ) -> tuple[int, Any]:
+        """(count, mask of the matching members) from the current snapshot."""
         snapshot = self.snapshot
         if snapshot is None:
             raise LookupError("no snapshot yet")
-        mask = Evaluator(snapshot, timezone.now()).mask(tree)
+        mask = Evaluator(snapshot, now or timezone.now()).mask(tree)
         scope = self.scope(snapshot, user)
         if scope is not None:
             mask &= scope
