@@ -347,7 +347,6 @@ class Evaluator:
         self.s = snapshot
         self.now = now
         self.now_us = pg_time(now)
-        self.minute = int(now.timestamp() // 60)
         self.rfm = RfmSettings.current()
 
     def mask(self, group: Group) -> Any:
@@ -401,8 +400,8 @@ class Evaluator:
         return pg_time(self.now - timedelta(days=days))
 
     def _window(self, days: int) -> tuple[Any, Any]:
-        """Per member: active orders and cents paid within `days` (cached a minute)."""
-        key = ("window", days, self.minute)
+        """Per member: active orders and cents paid within `days` (cached for this `now`)."""
+        key = ("window", days, self.now_us)
         cached = self.s._window_cache.get(key)
         if cached is None:
             start = int(np.searchsorted(self.s.orders["paid_at"], self._since(days), "left"))
@@ -646,11 +645,15 @@ class Engine:
         store_id: int | None = None,
         now: datetime | None = None,
     ) -> tuple[int, Any]:
-        """(count, mask of the matching members) from the current snapshot."""
+        """(count, mask of the matching members) from the current snapshot, as of `now`
+        (default: the start of this minute, so windows computed for one request serve
+        every request in the same minute)."""
         snapshot = self.snapshot
         if snapshot is None:
             raise LookupError("no snapshot yet")
-        mask = Evaluator(snapshot, now or timezone.now()).mask(tree)
+        if now is None:
+            now = timezone.now().replace(second=0, microsecond=0)
+        mask = Evaluator(snapshot, now).mask(tree)
         scope = self.scope(snapshot, user)
         if scope is not None:
             mask &= scope

@@ -95,6 +95,7 @@ def test_random_trees_count_the_same_as_sql_for_every_role(org: Org, varied_pool
     try:
         words = vocabulary()
         rng = random.Random(2026)
+        moment = timezone.now()
         users = [
             org.hq_admin,
             org.region_manager_a,
@@ -106,8 +107,8 @@ def test_random_trees_count_the_same_as_sql_for_every_role(org: Org, varied_pool
             raw = random_tree(rng, words, rng.randrange(2, 13))
             user = users[index % len(users)]
             tree = check_rules(raw, user=org.hq_admin)
-            expected = set(rule_members(tree, user=user).values_list("pk", flat=True))
-            count, mask = ENGINE.count(tree, user=user)
+            expected = set(rule_members(tree, user=user, now=moment).values_list("pk", flat=True))
+            count, mask = ENGINE.count(tree, user=user, now=moment)
             got = {int(i) for i in snapshot.ids[np.flatnonzero(mask)]}
             assert got == expected, json.dumps(raw, ensure_ascii=False)
             assert count == len(expected)
@@ -123,6 +124,7 @@ def test_every_field_alone_matches_sql(org: Org, varied_pool: None) -> None:
     ENGINE.snapshot = snapshot
     words = vocabulary()
     today = timezone.localdate()
+    moment = timezone.now()
     singles = [
         {"field": "gender", "operator": "in", "value": ["f"]},
         {"field": "age", "operator": "between", "value": [20, 40]},
@@ -166,8 +168,10 @@ def test_every_field_alone_matches_sql(org: Org, varied_pool: None) -> None:
         for raw in singles:
             for wrapped in ({"op": "and", "rules": [raw]}, {"op": "not", "rules": [raw]}):
                 tree = check_rules(wrapped, user=org.hq_admin)
-                expected = set(rule_members(tree, user=org.hq_admin).values_list("pk", flat=True))
-                _count, mask = ENGINE.count(tree, user=org.hq_admin)
+                expected = set(
+                    rule_members(tree, user=org.hq_admin, now=moment).values_list("pk", flat=True)
+                )
+                _count, mask = ENGINE.count(tree, user=org.hq_admin, now=moment)
                 got = {int(i) for i in snapshot.ids[np.flatnonzero(mask)]}
                 assert got == expected, json.dumps(wrapped, ensure_ascii=False)
     finally:
