@@ -196,9 +196,8 @@ def _rfm(size: int, orders: int) -> dict[str, Any]:
             SELECT %(base)s + g, 'pos', 'N' || g, 1 + (hashint4(g + 99) & 2147483647) %% %(size)s,
                    now() - make_interval(mins => g %% 600), 199, 0, 'paid', now()
             FROM generate_series(1, %(new)s) g;
-            INSERT INTO members_rfmdirty (member_id)
-            SELECT DISTINCT member_id FROM members_order WHERE id > %(base)s
-            ON CONFLICT DO NOTHING;
+            INSERT INTO members_rfmneworder (order_id)
+            SELECT id FROM members_order WHERE id > %(base)s;
             """,
             {"base": orders, "new": new, "size": size},
         )
@@ -212,7 +211,7 @@ def _rfm(size: int, orders: int) -> dict[str, Any]:
         "buyers": buyers,
         "group_by_rows": plain_rows,
         "new_orders": new,
-        "incremental_members": recount.members,
+        "incremental_members": recount.grown,
         "incremental_seconds": round(incremental, 2),
     }
 

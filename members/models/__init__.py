@@ -43,6 +43,7 @@ from members.models.rfm import (
     RfmDirty,
     RfmMethod,
     RfmMovement,
+    RfmNewOrder,
     RfmSettings,
     ValueCell,
 )
@@ -71,6 +72,7 @@ __all__ = [
     "RfmDirty",
     "RfmMethod",
     "RfmMovement",
+    "RfmNewOrder",
     "RfmSettings",
     "ValueCell",
     "MemberTag",

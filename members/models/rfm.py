@@ -200,3 +200,17 @@ class RfmMovement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.from_class}→{self.to_class} {self.members}"
+
+
+class RfmNewOrder(models.Model):
+    """Orders recorded since the facts were counted: their members' facts grow by a delta
+    (no recount of their history). Refunds and merges queue the member in RfmDirty."""
+
+    order_id = models.BigIntegerField(primary_key=True)
+
+    class Meta:
+        verbose_name = _("RFM new-order queue")
+        verbose_name_plural = _("RFM new-order queue")
+
+    def __str__(self) -> str:
+        return str(self.order_id)

@@ -74,7 +74,7 @@ def order_record(
     stored on the order, so later transfers never move past sales.
     """
     from members.services.lifecycle import member_refresh_stage
-    from members.services.rfm import rfm_mark_dirty
+    from members.services.rfm import rfm_mark_new_orders
 
     if channel not in Channel.values:
         raise MemberError(
@@ -120,7 +120,7 @@ def order_record(
     member_refresh_order_stats(member=member)
     member.refresh_from_db()
     member_refresh_stage(member=member, reason="order")
-    rfm_mark_dirty([member.pk])
+    rfm_mark_new_orders([order.pk])
     _auto_tag_after_commit(member.pk)
     from members.services.earning import points_award_for_order
 

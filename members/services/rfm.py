@@ -1,8 +1,8 @@
 """RFM: keep each buyer's facts current, compute cut points, score and class on read.
 
-Writes that change a member's orders call `rfm_mark_dirty` in their own transaction;
-`rfm_recount` (every few minutes, and after order imports) recounts only those
-members. `rfm_nightly` moves the window forward, refreshes quintile cut points and
+New orders call `rfm_mark_new_orders` in their own transaction and their members' facts
+grow by a delta; refunds and merges call `rfm_mark_dirty` and those members are recounted
+from their orders. `rfm_recount` (every few minutes, and after order imports) does both. `rfm_nightly` moves the window forward, refreshes quintile cut points and
 records class movements. `rfm_full_recompute` rebuilds every member's facts from the
 orders (after the window length changes). All of them hold one advisory lock, so two
 never interleave; marking dirty takes no lock.
@@ -32,6 +32,19 @@ def rfm_mark_dirty(member_ids: Any) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO members_rfmdirty (member_id) SELECT unnest(%s::bigint[]) "
+            "ON CONFLICT DO NOTHING",
+            [ids],
+        )
+
+
+def rfm_mark_new_orders(order_ids: Any) -> None:
+    """Queue new orders: their members' facts grow by a delta at the next recount."""
+    ids = sorted({int(i) for i in order_ids if i is not None})
+    if not ids:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO members_rfmneworder (order_id) SELECT unnest(%s::bigint[]) "
             "ON CONFLICT DO NOTHING",
             [ids],
         )
@@ -78,22 +91,67 @@ WITH ids AS (
         monetary = excluded.monetary, last_order_at = excluded.last_order_at,
         first_in_window = excluded.first_in_window
     RETURNING member_id
+), counted AS (
+    -- These members' new orders are in the recount already: no delta for them later.
+    DELETE FROM members_rfmneworder q USING members_order o, ids
+    WHERE q.order_id = o.id AND o.member_id = ids.member_id
 )
 SELECT (SELECT count(*) FROM ids), (SELECT count(*) FROM kept), (SELECT count(*) FROM gone)
+"""
+
+DELTA_SQL = """
+WITH taken AS (
+    DELETE FROM members_rfmneworder
+    WHERE order_id IN (SELECT order_id FROM members_rfmneworder LIMIT %(batch)s)
+    RETURNING order_id
+), delta AS (
+    SELECT o.member_id, count(*) AS n, sum(o.amount - o.refunded_amount) AS spend,
+           max(o.paid_at) AS last, min(o.paid_at) AS first
+    FROM taken JOIN members_order o ON o.id = taken.order_id
+    WHERE o.status <> 'refunded' AND o.paid_at > %(start)s
+    GROUP BY o.member_id
+), grown AS (
+    INSERT INTO members_memberrfm (member_id, frequency, monetary, last_order_at,
+                                   first_in_window, rfm_class)
+    SELECT member_id, n, spend, last, first, '' FROM delta
+    ON CONFLICT (member_id) DO UPDATE SET
+        frequency = members_memberrfm.frequency + excluded.frequency,
+        monetary = members_memberrfm.monetary + excluded.monetary,
+        last_order_at = GREATEST(members_memberrfm.last_order_at, excluded.last_order_at),
+        first_in_window = LEAST(members_memberrfm.first_in_window, excluded.first_in_window)
+    RETURNING member_id
+)
+SELECT (SELECT count(*) FROM taken), (SELECT count(*) FROM grown)
 """
 
 
 @dataclass
 class RecountResult:
-    members: int = 0
+    members: int = 0  # recounted from their orders (refunds, merges)
     buyers: int = 0
     dropped: int = 0
+    new_orders: int = 0  # added as deltas
+    grown: int = 0  # members whose facts grew by them
 
 
 def rfm_recount(*, now: datetime | None = None, batch: int = RECOUNT_BATCH) -> RecountResult:
-    """Recount the facts of every queued member, a batch per transaction."""
+    """Recount queued members, then add queued new orders, a batch per transaction."""
     now = now or timezone.now()
     total = RecountResult()
+    _recount_members(total, now, batch)
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            _lock(cursor)
+            start = _window_start(RfmSettings.current(), now)
+            cursor.execute(DELTA_SQL, {"batch": batch, "start": start})
+            taken, grown = cursor.fetchone() or (0, 0)
+        total.new_orders += taken
+        total.grown += grown
+        if taken < batch:
+            return total
+
+
+def _recount_members(total: RecountResult, now: datetime, batch: int) -> None:
     while True:
         with transaction.atomic(), connection.cursor() as cursor:
             _lock(cursor)
@@ -106,7 +164,7 @@ def rfm_recount(*, now: datetime | None = None, batch: int = RECOUNT_BATCH) -> R
         total.buyers += buyers
         total.dropped += dropped
         if members < batch:
-            return total
+            return
 
 
 FULL_SQL = """
@@ -142,7 +200,7 @@ def rfm_full_recompute(*, now: datetime | None = None) -> int:
         # TRUNCATE refuses while deferred foreign-key checks of earlier writes in this
         # transaction are pending: run them now.
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        cursor.execute("TRUNCATE members_memberrfm, members_rfmdirty")
+        cursor.execute("TRUNCATE members_memberrfm, members_rfmdirty, members_rfmneworder")
         # Indexes are built once after the bulk insert rather than row by row (measured:
         # a third faster); the table is locked by the TRUNCATE until commit anyway.
         cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")

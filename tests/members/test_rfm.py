@@ -19,6 +19,7 @@ from members.models import (
     RfmDirty,
     RfmMethod,
     RfmMovement,
+    RfmNewOrder,
     RfmSettings,
 )
 from members.segments.evaluate import check_rules, rule_members
@@ -98,8 +99,12 @@ def shoppers(org: Org) -> dict[str, Member]:
 def test_facts_scores_and_classes_by_thresholds(shoppers: dict[str, Member]) -> None:
     thresholds()
     result = rfm_recount()
-    assert result.members == 4 and result.buyers == 3  # d never bought: never queued
-    assert not RfmDirty.objects.exists()
+    # e's refund queued e for a recount from the orders; everyone else's new orders are
+    # deltas: a's 2 and b's 4 count, c's (400 days ago) is outside the window.
+    assert (result.members, result.buyers) == (1, 1)
+    assert (result.new_orders, result.grown) == (7, 2)
+    assert MemberRfm.objects.count() == 3  # d never bought
+    assert not RfmDirty.objects.exists() and not RfmNewOrder.objects.exists()
     a = MemberRfm.objects.get(member=shoppers["a"])
     assert (a.frequency, a.monetary) == (2, Decimal("1200.00"))
     assert not MemberRfm.objects.filter(member__in=[shoppers["c"], shoppers["d"]]).exists()
@@ -135,9 +140,9 @@ def test_incremental_recount_after_orders_refunds_and_merges(
     thresholds()
     rfm_recount()
     d = shoppers["d"]
-    buy(d, 1, "2500.00")
-    assert RfmDirty.objects.filter(member_id=d.pk).exists()
-    assert rfm_recount().members == 1
+    order = buy(d, 1, "2500.00")
+    assert RfmNewOrder.objects.filter(order_id=order.pk).exists()
+    assert rfm_recount().grown == 1
     assert scores(d) == (5, 1, 4, "HLH")
     a = shoppers["a"]
     recent = a.orders.order_by("-paid_at").first()

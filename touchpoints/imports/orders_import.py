@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from members.models import Channel, IdentityKind, OrderStatus
 from members.services.bulk import allocate_ids
 from members.services.lifecycle import order_stats_and_stage_refresh
-from members.services.rfm import rfm_mark_dirty
+from members.services.rfm import rfm_mark_dirty, rfm_mark_new_orders
 from touchpoints.imports import normalize as norm
 from touchpoints.imports.mappings import (
     BUYER_ID_KIND,
@@ -326,6 +326,8 @@ def import_order_chunk(
                 ),
             )
     touched = set(resolved.values())
+    new_order_ids: list[int] = []
+    refunded_members: set[int] = set()
     with connection.cursor() as cursor:
         if placed:
             ids = allocate_ids(cursor, "members_order", len(placed))
@@ -374,6 +376,7 @@ def import_order_chunk(
                     for line in order.lines:
                         copy.write_row((order_pk, *line))
             counts.created += len(placed)
+            new_order_ids = list(ids)
         if refunds:
             cursor.execute(
                 """
@@ -383,9 +386,11 @@ def import_order_chunk(
                 """,
                 [[r[0] for r in refunds], [r[1] for r in refunds], [r[2] for r in refunds]],
             )
-            touched.update(row[0] for row in cursor.fetchall())
+            refunded_members = {row[0] for row in cursor.fetchall()}
+            touched.update(refunded_members)
     order_stats_and_stage_refresh(ids=sorted(touched), reason=f"orders from {source}", now=now)
-    rfm_mark_dirty(touched)
+    rfm_mark_new_orders(new_order_ids)  # their buyers' RFM facts grow by a delta
+    rfm_mark_dirty(refunded_members)  # refunds: recount those buyers
     if refunds:
         # A refund in a re-imported export takes back the growth value the order earned
         # (rare next to new orders, so one order at a time through the points service).
