@@ -2,10 +2,11 @@
 
 New orders call `rfm_mark_new_orders` in their own transaction and their members' facts
 grow by a delta; refunds and merges call `rfm_mark_dirty` and those members are recounted
-from their orders. `rfm_recount` (every few minutes, and after order imports) does both. `rfm_nightly` moves the window forward, refreshes quintile cut points and
-records class movements. `rfm_full_recompute` rebuilds every member's facts from the
-orders (after the window length changes). All of them hold one advisory lock, so two
-never interleave; marking dirty takes no lock.
+from their orders. `rfm_recount` (every few minutes, and after order imports) does both.
+`rfm_nightly` moves the window forward, refreshes quintile cut points and records class
+movements. `rfm_full_recompute` rebuilds every member's facts from the orders (after the
+window length changes). All of them hold one advisory lock, so two never interleave;
+queueing takes no lock.
 """
 
 from __future__ import annotations
