@@ -4,7 +4,8 @@ Counting "women 25–35 with ≥ 2 orders in 90 days and tag X but not Y" over a
 members with one EXISTS per condition takes PostgreSQL a second or more; the builder
 asks after every keystroke. So each web process keeps a column snapshot of what rules
 can ask about — one numpy array per member attribute, the buyers' RFM facts, every
-tag's holders, and the paid orders and their lines sorted by payment time — and
+tag's holders, the paid orders sorted by payment time, and per category and SKU the
+orders holding it — and
 evaluates a tree as boolean masks (AND/OR/NOT are &, |, ~). A condition costs a
 vectorised pass over a million values, or over the orders inside its window only.
 
@@ -25,6 +26,7 @@ import math
 import struct
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -45,6 +47,8 @@ PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 PG_EPOCH_DATE = date(2000, 1, 1)
 NULL_TIME = np.iinfo(np.int64).min  # "no value" for timestamps (microseconds since 2000)
 NULL_DATE = np.iinfo(np.int32).min
+TAG_MASKS_KEPT = 64  # a megabyte each per million members
+CODE_COLUMNS = frozenset({"gender", "city", "stage", "channel"})
 
 
 def pg_time(moment: datetime) -> int:
@@ -130,13 +134,27 @@ class Snapshot:
     genders: dict[str, int]
     tag_holders: dict[int, Any]  # tag id -> sorted member positions
     orders: dict[str, Any]  # sorted by paid_at: member (position), paid_at, cents
-    lines: dict[str, Any]  # aligned with orders: order (position), category, sku codes
+    bought: dict[str, dict[int, Any]]  # category/sku -> code -> order positions holding it
     categories: dict[str, int]
     skus: dict[str, int]
     seconds: float = 0.0
-    _window_cache: dict[tuple[str, int, int], Any] = field(default_factory=dict)
+    # Per-minute results (order windows, RFM scores): only the current minute's are kept.
+    _minute_us: int = 0
+    _minute_cache: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    # Tag holders as masks, for the most recently used tags.
+    _tag_masks: OrderedDict[int, Any] = field(default_factory=OrderedDict)
     _scope_cache: dict[Any, Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def code_limit(self, column: str) -> int:
+        """One more than the largest code in a code column (cached)."""
+        key = f"limit:{column}"
+        limit = self.cols.get(key)
+        if limit is None:
+            values = self.cols[column]
+            limit = int(values.max()) + 1 if len(values) else 1
+            self.cols[key] = limit
+        return int(limit)
 
     @property
     def size(self) -> int:
@@ -288,8 +306,14 @@ def build_snapshot() -> Snapshot:
     line_slot = np.searchsorted(order_ids[by_id], lines["order"])
     line_slot = np.clip(line_slot, 0, max(len(order_ids) - 1, 0))
     known = order_ids[by_id][line_slot] == lines["order"] if len(order_ids) else line_slot < 0
-    line_order = by_id[line_slot[known]]
-    line_sort = np.argsort(line_order, kind="stable")
+    line_order = by_id[line_slot[known]].astype(np.int64)
+    # Purchases as an inverted index: per category (and per SKU), the payment-ordered
+    # positions of the orders holding it, each order once. A window is then a suffix.
+    bought = {
+        "category": _inverted(lines["category"][known], line_order),
+        "sku": _inverted(lines["sku"][known], line_order),
+    }
+    del lines, line_slot, known, line_order, by_id
     tags = copy_columns(
         "SELECT tag_id, member_id FROM members_membertag t JOIN members_member m "
         "ON m.id = t.member_id WHERE m.merged_into_id IS NULL ORDER BY tag_id, member_id",
@@ -302,7 +326,7 @@ def build_snapshot() -> Snapshot:
         for chunk_tags, chunk in zip(
             np.split(tags["tag"], boundaries), np.split(tag_positions, boundaries), strict=True
         ):
-            holders[int(chunk_tags[0])] = np.sort(chunk)
+            holders[int(chunk_tags[0])] = np.sort(chunk).astype(np.int32)
     snapshot = Snapshot(
         built_at=now,
         version=version,
@@ -318,16 +342,28 @@ def build_snapshot() -> Snapshot:
             "paid_at": orders["paid_at"],
             "cents": orders["cents"],
         },
-        lines={
-            "order": line_order[line_sort].astype(np.int32),
-            "category": lines["category"][known][line_sort],
-            "sku": lines["sku"][known][line_sort],
-        },
+        bought=bought,
         categories=codes.get("category", {}),
         skus=codes.get("sku", {}),
     )
     snapshot.seconds = time.perf_counter() - started
     return snapshot
+
+
+def _inverted(codes: Any, orders: Any) -> dict[int, Any]:
+    """code -> sorted unique order positions holding it."""
+    if not len(codes):
+        return {}
+    pairs = np.unique(codes.astype(np.int64) << 32 | orders)  # sorts by code, then order
+    pair_codes = (pairs >> 32).astype(np.int64)
+    pair_orders = (pairs & 0xFFFFFFFF).astype(np.int32)
+    boundaries = np.flatnonzero(np.diff(pair_codes)) + 1
+    return {
+        int(chunk_codes[0]): chunk
+        for chunk_codes, chunk in zip(
+            np.split(pair_codes, boundaries), np.split(pair_orders, boundaries), strict=True
+        )
+    }
 
 
 def _position_lookup(ids: Any) -> Callable[[Any], Any]:
@@ -369,10 +405,28 @@ class Evaluator:
 
     # helpers
     def _isin(self, column: str, codes: Iterable[int | None]) -> Any:
-        wanted = [code for code in codes if code is not None]
+        wanted = [c for c in codes if c is not None]
+        if column in CODE_COLUMNS:  # codes 0..n: the table covers every value, no bounds test
+            values = self.s.cols[column]
+            table = np.zeros(self.s.code_limit(column), dtype=bool)
+            if wanted:
+                table[np.array(wanted)] = True
+            return table[values]
+        return self._member_of(self.s.cols[column], wanted)
+
+    def _member_of(self, values: Any, wanted: list[int]) -> Any:
+        """values ∈ wanted. Codes and ids are small: a lookup table indexed by the value
+        is one gather (np.isin sorts, several times slower)."""
         if not wanted:
-            return np.zeros(self.s.size, dtype=bool)
-        return np.isin(self.s.cols[column], np.array(wanted))
+            return np.zeros(values.shape[0], dtype=bool)
+        top = int(max(wanted))
+        if min(wanted) < 0 or top > 10_000_000:
+            return np.isin(values, np.array(wanted))
+        table = np.zeros(top + 2, dtype=bool)
+        table[np.array(wanted)] = True
+        # Values outside the table (larger ids, -1 for "none") land on the last, False slot.
+        index = np.where((values >= 0) & (values <= top), values, top + 1)
+        return table[index]
 
     def _compare(self, values: Any, c: Condition, scale: int = 1) -> Any:
         """`values` (whole numbers, in units of 1/scale) against the condition's bounds:
@@ -401,8 +455,8 @@ class Evaluator:
 
     def _window(self, days: int) -> tuple[Any, Any]:
         """Per member: active orders and cents paid within `days` (cached for this `now`)."""
-        key = ("window", days, self.now_us)
-        cached = self.s._window_cache.get(key)
+        key = ("window", days)
+        cached = self._cached(key)
         if cached is None:
             start = int(np.searchsorted(self.s.orders["paid_at"], self._since(days), "left"))
             # paid_at >= since, as SQL does
@@ -411,11 +465,7 @@ class Evaluator:
             cents = np.bincount(
                 members, weights=self.s.orders["cents"][start:], minlength=self.s.size
             )
-            cached = (counts, cents)
-            with self.s.lock:
-                if len(self.s._window_cache) > 64:
-                    self.s._window_cache.clear()
-                self.s._window_cache[key] = cached
+            cached = self._keep(key, (counts, cents))
         return cached
 
     # attributes
@@ -461,24 +511,42 @@ class Evaluator:
         return result
 
     def _tier(self, c: Condition) -> Any:
-        cols = self.s.cols
-        manual = (cols["manual_tier"] != -1) & (cols["manual_until"] > self.now_us)
-        effective = np.where(manual, cols["manual_tier"], cols["tier"])
+        effective = self._cached(("tier",))
+        if effective is None:
+            cols = self.s.cols
+            manual = (cols["manual_tier"] != -1) & (cols["manual_until"] > self.now_us)
+            effective = self._keep(("tier",), np.where(manual, cols["manual_tier"], cols["tier"]))
         if c.operator == "none":
             return effective == -1
-        return np.isin(effective, np.array(c.value))
+        return self._member_of(effective, list(c.value))
+
+    def _tag_mask(self, tag_id: int) -> Any:
+        """Holders of a tag as a mask, kept for the snapshot's most used tags."""
+        masks = self.s._tag_masks
+        with self.s.lock:
+            mask = masks.get(tag_id)
+            if mask is not None:
+                masks.move_to_end(tag_id)
+                return mask
+        mask = np.zeros(self.s.size, dtype=bool)
+        holders = self.s.tag_holders.get(tag_id)
+        if holders is not None:
+            mask[holders] = True
+        with self.s.lock:
+            masks[tag_id] = mask
+            while len(masks) > TAG_MASKS_KEPT:
+                masks.popitem(last=False)
+        return mask
 
     def _tags(self, c: Condition) -> Any:
-        hits = np.zeros(self.s.size, dtype=np.int32)
-        for tag_id in c.value:
-            holders = self.s.tag_holders.get(int(tag_id))
-            if holders is not None:
-                hits[holders] += 1
-        if c.operator == "all":
-            return hits == len(c.value)
-        if c.operator == "none":
-            return hits == 0
-        return hits > 0
+        masks = [self._tag_mask(int(tag_id)) for tag_id in c.value]
+        result = masks[0].copy()
+        for other in masks[1:]:
+            if c.operator == "all":
+                result &= other
+            else:
+                result |= other
+        return ~result if c.operator == "none" else result
 
     def _activity_points(self, c: Condition) -> Any:
         return self._compare(self.s.cols["activity"], c)
@@ -510,18 +578,43 @@ class Evaluator:
         code = codes.get(c.value)
         if code is None:
             return np.zeros(self.s.size, dtype=bool)
-        order_start = 0
+        holding = self.s.bought[c.operator].get(code)
+        if holding is None:
+            return np.zeros(self.s.size, dtype=bool)
         if c.days is not None:
             order_start = int(np.searchsorted(self.s.orders["paid_at"], self._since(c.days)))
-        line_orders = self.s.lines["order"]
-        first = int(np.searchsorted(line_orders, order_start))
-        column = self.s.lines["category" if c.operator == "category" else "sku"][first:]
-        matched = np.unique(line_orders[first:][column == code])
-        per_member = np.bincount(self.s.orders["member"][matched], minlength=self.s.size)
-        return per_member >= max(c.min_times, 1)
+            holding = holding[int(np.searchsorted(holding, order_start)) :]
+        buyers = self.s.orders["member"][holding]
+        if c.min_times <= 1:
+            result = np.zeros(self.s.size, dtype=bool)
+            result[buyers] = True
+            return result
+        return np.bincount(buyers, minlength=self.s.size) >= c.min_times
 
     # RFM and the value matrix
     def _scores(self) -> tuple[Any, Any, Any]:
+        key = ("scores", self.rfm.scored_at.timestamp() if self.rfm.scored_at else 0)
+        cached = self._cached(key)
+        if cached is None:
+            cached = self._keep(key, self._compute_scores())
+        return cached
+
+    def _cached(self, key: tuple[Any, ...]) -> Any:
+        with self.s.lock:
+            if self.s._minute_us != self.now_us:
+                return None
+            return self.s._minute_cache.get(key)
+
+    def _keep(self, key: tuple[Any, ...], value: Any) -> Any:
+        """Remember a result for this `now`; results for an earlier `now` are dropped."""
+        with self.s.lock:
+            if self.s._minute_us != self.now_us:
+                self.s._minute_us = self.now_us
+                self.s._minute_cache = {}
+            self.s._minute_cache[key] = value
+        return value
+
+    def _compute_scores(self) -> tuple[Any, Any, Any]:
         cols = self.s.cols
         last = np.where(cols["has_rfm"], cols["rfm_last"], self.now_us)  # no overflow on NULL
         days = (self.now_us - last) // 86_400_000_000
@@ -536,13 +629,19 @@ class Evaluator:
         has = self.s.cols["has_rfm"]
         if c.operator == "none":
             return ~has
-        r, f, m = self._scores()
         high = self.rfm.high_score
-        code = (r >= high).astype(np.int8) * 4 + (f >= high) * 2 + (m >= high)
+        key = ("class", self.rfm.scored_at.timestamp() if self.rfm.scored_at else 0, high)
+        code = self._cached(key)
+        if code is None:
+            r, f, m = self._scores()
+            code = (r >= high).astype(np.int8) * 4 + (f >= high) * 2 + (m >= high)
+            code = self._keep(key, code.astype(np.int8))
         wanted = [
             (klass[0] == "H") * 4 + (klass[1] == "H") * 2 + (klass[2] == "H") for klass in c.value
         ]
-        return has & np.isin(code, np.array(wanted))
+        table = np.zeros(8, dtype=bool)
+        table[np.array(wanted)] = True
+        return has & table[code]
 
     def _rfm_score(self, which: int, c: Condition) -> Any:
         return self.s.cols["has_rfm"] & self._compare(self._scores()[which], c)
