@@ -344,6 +344,22 @@ def tag_coverage(*, user: Any) -> dict[str, int]:
     }
 
 
+def tag_holder_counts(*, user: Any) -> dict[int, int]:
+    """Tag id → how many members the user may see carry it."""
+    from django.db.models import Count
+
+    from members.models import MemberTag
+
+    rows: Any = (
+        MemberTag.objects.for_user(user)
+        .filter(member__merged_into__isnull=True)
+        .values("tag_id")
+        .annotate(n=Count("id"))
+        .values_list("tag_id", "n")
+    )
+    return dict(rows)
+
+
 def tag_holders(*, user: Any, tag: Any) -> QuerySet[Any]:
     from members.models import MemberTag
 

@@ -70,16 +70,9 @@ def sweep_purchase_growth() -> dict[str, int]:
 @shared_task
 def refresh_segment_sizes() -> int:
     """Hourly: count the dynamic segments whose scheduled refresh is due (size history)."""
-    from members.models import Segment
-    from members.services.segments import segment_record_size, segments_due
+    from members.services.segments import segments_refresh_due
 
-    refreshed = 0
-    for segment_id in segments_due():
-        segment = Segment.objects.filter(pk=segment_id).first()
-        if segment is not None:
-            segment_record_size(segment=segment)
-            refreshed += 1
-    return refreshed
+    return segments_refresh_due()
 
 
 @shared_task

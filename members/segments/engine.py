@@ -39,7 +39,7 @@ from django.db import connection, connections
 from django.utils import timezone
 
 from members.segments.rules import Condition, Group
-from members.segments.sql import years_ago
+from members.segments.sql import day_start, years_ago
 
 log = logging.getLogger(__name__)
 
@@ -505,9 +505,9 @@ class Evaluator:
         low, high = c.value
         result = known.copy()
         if low is not None:
-            result &= since >= pg_time(_day_start(low))
+            result &= since >= pg_time(day_start(low))
         if high is not None:
-            result &= since < pg_time(_day_start(high + timedelta(days=1)))
+            result &= since < pg_time(day_start(high + timedelta(days=1)))
         return result
 
     def _tier(self, c: Condition) -> Any:
@@ -668,12 +668,6 @@ class Evaluator:
         for cell in c.value:
             result |= cells[cell]
         return result
-
-
-def _day_start(day: date) -> datetime:
-    from members.segments.sql import _day_start as start
-
-    return start(day)
 
 
 # --- the process-wide snapshot ---------------------------------------------------------------

@@ -98,7 +98,7 @@ def _age(c: Condition, now: datetime, params: list[Any]) -> str:
     return " AND ".join(clauses)
 
 
-def _day_start(day: date) -> datetime:
+def day_start(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
@@ -112,10 +112,10 @@ def _member_since(c: Condition, now: datetime, params: list[Any]) -> str:
     low, high = c.value
     clauses = []
     if low is not None:
-        params.append(_day_start(low))
+        params.append(day_start(low))
         clauses.append(f"{M}.member_since >= %s")
     if high is not None:
-        params.append(_day_start(high + timedelta(days=1)))
+        params.append(day_start(high + timedelta(days=1)))
         clauses.append(f"{M}.member_since < %s")
     return " AND ".join(clauses)
 

@@ -27,28 +27,23 @@ RECOUNT_BATCH = 100_000
 
 def rfm_mark_dirty(member_ids: Any) -> None:
     """Queue members for a recount (inside the caller's transaction)."""
-    ids = sorted({int(i) for i in member_ids if i is not None})
-    if not ids:
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO members_rfmdirty (member_id) SELECT unnest(%s::bigint[]) "
-            "ON CONFLICT DO NOTHING",
-            [ids],
-        )
+    _queue("members_rfmdirty", "member_id", member_ids)
 
 
 def rfm_mark_new_orders(order_ids: Any) -> None:
     """Queue new orders: their members' facts grow by a delta at the next recount."""
-    ids = sorted({int(i) for i in order_ids if i is not None})
-    if not ids:
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO members_rfmneworder (order_id) SELECT unnest(%s::bigint[]) "
-            "ON CONFLICT DO NOTHING",
-            [ids],
-        )
+    _queue("members_rfmneworder", "order_id", order_ids)
+
+
+def _queue(table: str, column: str, values: Any) -> None:
+    ids = sorted({int(i) for i in values if i is not None})
+    if ids:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} ({column}) SELECT unnest(%s::bigint[]) "
+                "ON CONFLICT DO NOTHING",
+                [ids],
+            )
 
 
 def _lock(cursor: Any) -> None:

@@ -21,14 +21,20 @@ from scrm.core.services import audit_record
 
 
 def segment_members(
-    segment: Segment, *, user: Any = None, now: datetime | None = None
+    segment: Segment,
+    *,
+    user: Any = None,
+    now: datetime | None = None,
+    by_rules: bool = False,
 ) -> QuerySet[Member]:
-    """The members a segment holds now: its frozen list (static) or its rules (dynamic),
-    within its store, and within what `user` may see (None: the whole pool)."""
+    """The members a segment holds now: its frozen list (static) or its rules (dynamic,
+    or any segment with `by_rules`), within its store, and within what `user` may see
+    (None: the whole pool)."""
     members = Member.objects.for_user(user) if user is not None else Member.objects.all()
     if segment.store_id:
         members = members.filter(home_store_id=segment.store_id)
-    if segment.kind == SegmentKind.STATIC and segment.frozen_at is not None:
+    frozen = segment.kind == SegmentKind.STATIC and segment.frozen_at is not None
+    if frozen and not by_rules:
         return members.filter(pk__in=segment.frozen_members.values("member_id"))
     return members.filter(compile_rules(parse_rules(segment.rules), now=now).expression())
 
@@ -59,7 +65,7 @@ def segment_freeze(*, segment: Segment, actor: Any) -> int:
     """Freeze the members the rules select now into the static list (replacing it)."""
     segment = Segment.objects.select_for_update().get(pk=segment.pk)
     now = timezone.now()
-    live = segment_members(_as_dynamic(segment), now=now)
+    live = segment_members(segment, now=now, by_rules=True)
     query, params = live.values("pk").query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM members_segmentmember WHERE segment_id = %s", [segment.pk])
@@ -76,12 +82,6 @@ def segment_freeze(*, segment: Segment, actor: Any) -> int:
     SegmentSize.objects.create(segment=segment, at=now, size=size)
     audit_record(actor=actor, action="segment.freeze", target=segment, data={"size": size})
     return size
-
-
-def _as_dynamic(segment: Segment) -> Segment:
-    copy = Segment(pk=segment.pk, rules=segment.rules, store_id=segment.store_id)
-    copy.kind = SegmentKind.DYNAMIC
-    return copy
 
 
 def segment_record_size(*, segment: Segment, now: datetime | None = None) -> int:
@@ -108,6 +108,15 @@ def segments_due(now: datetime | None = None) -> list[int]:
         if segment.sized_at is None or segment.sized_at <= now - every + timedelta(minutes=5):
             due.append(segment.pk)
     return due
+
+
+def segments_refresh_due(now: datetime | None = None) -> int:
+    """Record the size of every segment whose scheduled refresh is due."""
+    refreshed = 0
+    for segment in Segment.objects.filter(pk__in=segments_due(now)):
+        segment_record_size(segment=segment, now=now)
+        refreshed += 1
+    return refreshed
 
 
 @transaction.atomic

@@ -51,18 +51,10 @@ def member_tag_add(
     now: datetime | None = None,
 ) -> bool:
     """Tag a member; False when they already carry the tag (nothing changes)."""
-    _check_tag(tag)
-    return (
-        tags_bulk_add(
-            tag=tag,
-            member_ids=[member.pk],
-            source=source,
-            actor=actor,
-            source_ref=source_ref,
-            now=now,
-        )
-        == 1
+    result = tags_bulk_apply(
+        tag=tag, member_ids=[member.pk], source=source, actor=actor, source_ref=source_ref, now=now
     )
+    return result.changed == 1
 
 
 @transaction.atomic
@@ -94,26 +86,6 @@ class BulkTagResult:
     changed: int  # members who got (or lost) the tag
     unchanged: int  # members who already had it (or never had it)
     replaced: int = 0  # another tag of a single-choice group that gave way
-
-
-def tags_bulk_add(
-    *,
-    tag: Tag,
-    member_ids: Iterable[int],
-    source: str,
-    actor: Any = None,
-    source_ref: str = "",
-    now: datetime | None = None,
-) -> int:
-    """Tag every listed member (set-based); returns how many newly got the tag."""
-    return tags_bulk_apply(
-        tag=tag,
-        member_ids=member_ids,
-        source=source,
-        actor=actor,
-        source_ref=source_ref,
-        now=now,
-    ).changed
 
 
 @transaction.atomic

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -13,7 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from members import selectors
 from members.forms.tags import BulkTagForm, MemberTagForm, TagForm, TagGroupForm
-from members.models import AutoTagRule, Member, MemberTag, Tag, TagGroup
+from members.models import AutoTagRule, Member, Tag, TagGroup
 from members.services.errors import MemberError
 from members.services.segments import segment_members
 from members.services.tags import (
@@ -32,9 +31,7 @@ head_office_only = head_office_required(
 @head_office_only
 def tag_overview(request: HttpRequest) -> HttpResponse:
     groups = TagGroup.objects.prefetch_related("tags").order_by("position", "name")
-    counts = dict(
-        MemberTag.objects.values("tag_id").annotate(n=Count("id")).values_list("tag_id", "n")
-    )
+    counts = selectors.tag_holder_counts(user=request.user)
     return render(
         request,
         "members/hq/tags/overview.html",

@@ -380,3 +380,31 @@ def test_scheduled_refresh_records_sizes_of_due_segments(org: Org) -> None:
     assert refresh_segment_sizes() == 2
     assert set(SegmentSize.objects.values_list("segment_id", flat=True)) == {due.pk, old.pk}
     assert not SegmentSize.objects.filter(segment__in=[fresh, manual]).exists()
+
+
+def test_bulk_tag_oversized_lists_are_refused_and_change_nothing(
+    client: Client, org: Org
+) -> None:
+    from members.forms.tags import BULK_LIST_MAX_BYTES, BULK_LIST_MAX_LINES
+
+    tag = TagFactory()
+    client.force_login(org.hq_operator)
+    client.cookies["scrm_language"] = "en"
+    too_big = SimpleUploadedFile("big.txt", b"13800001234\n" * (BULK_LIST_MAX_BYTES // 12 + 1))
+    response = client.post(
+        "/hq/tags/bulk/", {"tag": tag.pk, "action": "add", "upload": too_big, "confirm": "yes"}
+    )
+    assert "larger than 5 MB" in " ".join(response.context["form"].errors["upload"])
+    too_long = "\n".join(str(n) for n in range(BULK_LIST_MAX_LINES + 1))
+    response = client.post(
+        "/hq/tags/bulk/", {"tag": tag.pk, "action": "add", "pasted": too_long, "confirm": "yes"}
+    )
+    assert "more than 100,000 lines" in " ".join(response.context["form"].errors["pasted"])
+    assert not MemberTag.objects.exists() and not MemberTagLog.objects.exists()
+
+
+def test_live_count_refuses_a_store_that_is_not_an_id(client: Client, org: Org) -> None:
+    client.force_login(org.hq_operator)
+    response = post_json(client, "/hq/segments/count/", {"rules": FEMALE, "store": "abc"})
+    assert response.status_code == 422 and response.json()["error"] == "invalid_rule"
+    assert not Segment.objects.exists()
