@@ -382,9 +382,7 @@ def test_scheduled_refresh_records_sizes_of_due_segments(org: Org) -> None:
     assert not SegmentSize.objects.filter(segment__in=[fresh, manual]).exists()
 
 
-def test_bulk_tag_oversized_lists_are_refused_and_change_nothing(
-    client: Client, org: Org
-) -> None:
+def test_bulk_tag_oversized_lists_are_refused_and_change_nothing(client: Client, org: Org) -> None:
     from members.forms.tags import BULK_LIST_MAX_BYTES, BULK_LIST_MAX_LINES
 
     tag = TagFactory()
