@@ -9,6 +9,8 @@ from members.models import (
     CouponLog,
     CouponTemplate,
     EarnRule,
+    FollowUpTask,
+    GuideAssignment,
     Identity,
     IdentityKind,
     LedgerEntry,
@@ -23,10 +25,12 @@ from members.models import (
     OrderLine,
     PointsAccount,
     Redemption,
+    RepurchaseCycle,
     Reward,
     RfmSettings,
     SandboxWechatCode,
     Segment,
+    ServiceNote,
     Tag,
     TagGroup,
     Tier,
@@ -357,3 +361,33 @@ class SegmentAdmin(ScopedAdmin, ReadOnlyAdmin):
 @admin.register(RfmSettings)
 class RfmSettingsAdmin(ReadOnlyAdmin):
     list_display = ["window_days", "method", "high_score", "scored_at", "window_start"]
+
+
+@admin.register(RepurchaseCycle)
+class RepurchaseCycleAdmin(admin.ModelAdmin):
+    """Editable: HQ says how long a product or a category lasts; repurchase reminders
+    fall due that many days after the purchase."""
+
+    list_display = ["category", "sku", "days"]
+    search_fields = ["category", "sku"]
+
+
+@admin.register(GuideAssignment)
+class GuideAssignmentAdmin(ScopedAdmin, ReadOnlyAdmin):
+    list_display = ["member", "from_guide", "to_guide", "reason", "actor", "created_at"]
+    list_filter = ["reason"]
+    raw_id_fields = ["member"]
+
+
+@admin.register(FollowUpTask)
+class FollowUpTaskAdmin(ScopedAdmin, ReadOnlyAdmin):
+    list_display = ["member", "guide", "kind", "due_on", "status", "outcome"]
+    list_filter = ["kind", "status"]
+    raw_id_fields = ["member"]
+
+
+@admin.register(ServiceNote)
+class ServiceNoteAdmin(ScopedAdmin, ReadOnlyAdmin):
+    list_display = ["member", "author", "kind", "created_at"]
+    list_filter = ["kind"]
+    raw_id_fields = ["member"]

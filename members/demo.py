@@ -664,3 +664,93 @@ def seed_tags_and_segments(ctx: DemoContext) -> str:
         segment_record_size(segment=segment, now=now)
     tags = Tag.objects.count()
     return f"{tags} tags, {len(segments)} segments, RFM facts for {buyers} buyers"
+
+
+DEMO_CYCLES = [
+    ("", "洁面", 60),
+    ("", "面膜", 30),
+    ("", "奶粉", 20),
+    ("", "纸尿裤", 14),
+    ("", "食品", 30),
+    ("SK-A004", "", 90),
+]
+DEMO_NOTES = [
+    ("visit", "到店试用了修护精华，说下次活动再买"),
+    ("wechat", "咨询宝宝奶粉转段，已发送转段指南"),
+    ("call", "回访面霜使用感受，反馈很滋润，推荐了同系列眼霜"),
+    ("note", "对香精敏感，推荐无香款"),
+]
+
+
+@demo_step(order=50)
+def seed_guides(ctx: DemoContext) -> str:
+    """Guide history for the customers guides already serve, repurchase cycles, a few
+    service notes, and follow-up tasks from the real sweeps (plus HQ tasks for the demo
+    guide, some due today and some overdue, so /m/ has work on it)."""
+    from datetime import timedelta
+
+    from members.models import (
+        FollowUpTask,
+        GuideAssignment,
+        RepurchaseCycle,
+        ServiceNote,
+        TaskKind,
+    )
+    from members.services.followups import followups_daily, followups_welcome
+    from scrm.org.models import Staff
+
+    if GuideAssignment.objects.exists():
+        return "guide history already present; none added"
+    now = timezone.now()
+    today = timezone.localdate(now)
+    with transaction.atomic():
+        RepurchaseCycle.objects.bulk_create(
+            RepurchaseCycle(sku=sku, category=category, days=days)
+            for sku, category, days in DEMO_CYCLES
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO members_guideassignment "
+                "(member_id, to_guide_id, store_id, reason, note, created_at) "
+                "SELECT id, guide_id, home_store_id, 'import', '', created_at "
+                "FROM members_member WHERE guide_id IS NOT NULL AND merged_into_id IS NULL"
+            )
+            assigned = cursor.rowcount
+        guide = Staff.objects.filter(username="guide").first()
+        notes = 0
+        if guide is not None:
+            customers = list(guide.customers.filter(merged_into__isnull=True).order_by("pk")[:12])
+            for index, member in enumerate(customers):
+                kind, body = DEMO_NOTES[index % len(DEMO_NOTES)]
+                ServiceNote.objects.create(
+                    member=member,
+                    author=guide,
+                    kind=kind,
+                    body=body,
+                    created_at=now - timedelta(days=index * 3 + 1),
+                )
+                notes += 1
+            FollowUpTask.objects.bulk_create(
+                FollowUpTask(
+                    member=member,
+                    guide=guide,
+                    kind=TaskKind.HQ,
+                    title=title,
+                    detail="总部会员日活动，邀请到店领取礼品",
+                    due_on=today + timedelta(days=offset),
+                )
+                for member, (title, offset) in zip(
+                    customers[:4],
+                    [
+                        ("会员日到店邀约", 0),
+                        ("会员日到店邀约", 0),
+                        ("新品试用回访", -2),
+                        ("新品试用回访", 3),
+                    ],
+                    strict=False,
+                )
+            )
+    counts = followups_daily(today=today)
+    welcome = followups_welcome(now=now)
+    made = sum(counts.values()) + welcome
+    return f"{assigned} guide assignments, {notes} notes, {made} follow-up tasks from the sweeps"

@@ -84,3 +84,21 @@ def tags(member: Any, user: Any) -> dict[str, Any]:
             (group, list(items)) for group, items in groupby(active, key=lambda tag: tag.group)
         ],
     }
+
+
+@profile_section(
+    key="guide", title=_("Guide and service"), order=11, template="members/hq/profile/guide.html"
+)
+def guide(member: Any, user: Any) -> dict[str, Any]:
+    from members.selectors import guides as guide_selectors
+    from scrm.org.scoping import Role
+
+    can_reassign = getattr(user, "can_use_hq", False) and getattr(user, "role", "") != Role.GUIDE
+    return {
+        "member": member,
+        "can_reassign": can_reassign and member.home_store_id is not None,
+        "guides": list(guide_selectors.store_guides(user=user, store_id=member.home_store_id or 0)),
+        "notes": guide_selectors.member_notes(member, limit=20),
+        "tasks": guide_selectors.member_open_tasks(member),
+        "assignments": guide_selectors.member_assignments(member),
+    }

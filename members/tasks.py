@@ -131,3 +131,21 @@ def auto_tag_members(member_ids: list[int]) -> int:
 
     results = auto_tag_rules_apply(member_ids=[int(i) for i in member_ids])
     return sum(effect.added + effect.removed for effect in results.values())
+
+
+@shared_task
+def generate_welcome_tasks() -> int:
+    """Every 10 minutes: a welcome task for each customer a guide gained in the last day
+    (one per assignment, so overlapping runs create nothing new)."""
+    from members.services.followups import followups_welcome
+
+    return followups_welcome()
+
+
+@shared_task
+def generate_follow_ups() -> dict[str, int]:
+    """Each morning: birthday, repurchase, churn and RFM-drop tasks for guides (each at
+    most once, through its source key, so a second run creates nothing new)."""
+    from members.services.followups import followups_daily
+
+    return followups_daily()

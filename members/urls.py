@@ -1,7 +1,7 @@
 from django.urls import path
 
 from members.api import views as api
-from members.views import hq, loyalty, mobile, rfm, segments, tags
+from members.views import guides, hq, loyalty, mobile, rfm, segments, tags
 
 hq_urlpatterns = [
     path("members/", hq.member_list, name="members"),
@@ -29,6 +29,18 @@ hq_urlpatterns = [
         tags.member_tag_remove_view,
         name="member-tag-remove",
     ),
+    path("members/<int:member_id>/guide/", guides.member_reassign, name="member-reassign"),
+    path("guides/", guides.guide_list, name="guides"),
+    path("guides/<int:guide_id>/", guides.guide_detail, name="guide"),
+    path("guides/<int:guide_id>/transfer/", guides.guide_transfer, name="guide-transfer"),
+    path("guides/<int:guide_id>/departure/", guides.guide_departure, name="guide-departure"),
+    path(
+        "guides/pools/<int:store_id>/distribute/",
+        guides.store_pool_distribute,
+        name="store-pool-distribute",
+    ),
+    path("tasks/", guides.task_list, name="tasks"),
+    path("tasks/new/", guides.task_new, name="task-new"),
     path("tags/", tags.tag_overview, name="tags"),
     path("tags/bulk/", tags.tag_bulk, name="tag-bulk"),
     path("tags/rules/new/", tags.auto_rule_edit, name="auto-rule-new"),
@@ -56,6 +68,17 @@ hq_urlpatterns = [
 
 mobile_urlpatterns = [
     path("", mobile.home, name="home"),
+    path("customers/<int:member_id>/", mobile.customer, name="customer"),
+    path("customers/<int:member_id>/tags/", mobile.customer_tag_add, name="customer-tag-add"),
+    path(
+        "customers/<int:member_id>/tags/<int:tag_id>/remove/",
+        mobile.customer_tag_remove,
+        name="customer-tag-remove",
+    ),
+    path("customers/<int:member_id>/notes/", mobile.customer_note_add, name="customer-note-add"),
+    path("tasks/", mobile.tasks, name="tasks"),
+    path("tasks/<int:task_id>/", mobile.task_done, name="task"),
+    path("me/", mobile.performance, name="performance"),
 ]
 
 api_urlpatterns = [

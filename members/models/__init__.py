@@ -1,4 +1,15 @@
 from members.models.auth import MemberSession, SandboxCodeKind, SandboxWechatCode
+from members.models.guides import (
+    AssignmentReason,
+    FollowUpTask,
+    GuideAssignment,
+    NoteKind,
+    RepurchaseCycle,
+    ServiceNote,
+    TaskKind,
+    TaskOutcome,
+    TaskStatus,
+)
 from members.models.identity import PER_APP_KINDS, STRONG_KINDS, Identity, IdentityKind
 from members.models.lifecycle import LifecycleChange, LifecycleSettings
 from members.models.loyalty import (
@@ -66,6 +77,15 @@ from members.models.tags import (
 )
 
 __all__ = [
+    "AssignmentReason",
+    "FollowUpTask",
+    "GuideAssignment",
+    "NoteKind",
+    "RepurchaseCycle",
+    "ServiceNote",
+    "TaskKind",
+    "TaskOutcome",
+    "TaskStatus",
     "AutoTagRule",
     "MemberRfm",
     "RfmClass",

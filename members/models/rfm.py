@@ -158,6 +158,15 @@ class MemberRfm(models.Model):
     # The class at the last nightly review, to see movement between classes.
     rfm_class = models.CharField(_("class"), max_length=3, choices=RfmClass.choices, blank=True)
     class_since = models.DateField(_("class since"), null=True, blank=True)
+    # The class before the last change: a drop (fewer H scores) warns the member's guide.
+    previous_class = models.CharField(
+        _("previous class"),
+        max_length=3,
+        choices=RfmClass.choices,
+        blank=True,
+        default="",
+        db_default="",
+    )
 
     class Meta:
         verbose_name = _("member RFM")

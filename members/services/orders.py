@@ -99,6 +99,11 @@ def order_record(
             _("Order %(id)s from %(channel)s is already recorded.")
             % {"id": external_id, "channel": Channel(channel).label},
         )
+    # The guide in charge now, read from the row (the caller's object may predate a transfer).
+    current_guide_id = (
+        Member.all_objects.filter(pk=member.pk).values_list("guide_id", flat=True).first()
+    )
+    member.guide_id = current_guide_id
     try:
         with transaction.atomic():
             order = Order.objects.create(
@@ -106,7 +111,7 @@ def order_record(
                 external_id=external_id,
                 member=member,
                 store=store,
-                guide=guide if guide is not None else member.guide,
+                guide_id=guide.pk if guide is not None else current_guide_id,
                 paid_at=paid_at,
                 amount=total,
             )
@@ -117,6 +122,8 @@ def order_record(
     for row in line_rows:
         row.order = order
     OrderLine.objects.bulk_create(line_rows)
+    if guide is not None and member.guide_id is None:
+        _assign_buyer(member, guide, paid_at)
     member_refresh_order_stats(member=member)
     member.refresh_from_db()
     member_refresh_stage(member=member, reason="order")
@@ -126,6 +133,19 @@ def order_record(
 
     points_award_for_order(order=order)  # growth value, and a tier upgrade if it crosses one
     return order
+
+
+def _assign_buyer(member: Member, guide: Staff, paid_at: datetime) -> None:
+    """A purchase carrying a guide's code makes an unassigned buyer that guide's customer,
+    unless the buyer belongs to a store the guide does not work at (the sale is still
+    credited to the guide on the order)."""
+    from members.models import AssignmentReason
+    from members.services.guides import guide_assign
+
+    try:
+        guide_assign(member=member, guide=guide, reason=AssignmentReason.PURCHASE, now=paid_at)
+    except MemberError:
+        return
 
 
 def _line(line: LineInput) -> OrderLine:

@@ -165,8 +165,9 @@ def _recount_members(total: RecountResult, now: datetime, batch: int) -> None:
 
 FULL_SQL = """
 INSERT INTO members_memberrfm (member_id, frequency, monetary, last_order_at, first_in_window,
-                               rfm_class, class_since)
-SELECT s.member_id, s.n, s.spend, s.last, s.first, COALESCE(p.rfm_class, ''), p.class_since
+                               rfm_class, class_since, previous_class)
+SELECT s.member_id, s.n, s.spend, s.last, s.first, COALESCE(p.rfm_class, ''), p.class_since,
+       COALESCE(p.previous_class, '')
 FROM (
     SELECT o.member_id, count(*) AS n, sum(o.amount - o.refunded_amount) AS spend,
            max(o.paid_at) AS last, min(o.paid_at) AS first
@@ -190,7 +191,7 @@ def rfm_full_recompute(*, now: datetime | None = None) -> int:
         settings.save(update_fields=["window_start"])
         cursor.execute(
             "CREATE TEMP TABLE rfm_previous ON COMMIT DROP AS "
-            "SELECT member_id, rfm_class, class_since FROM members_memberrfm "
+            "SELECT member_id, rfm_class, class_since, previous_class FROM members_memberrfm "
             "WHERE rfm_class <> ''"
         )
         # TRUNCATE refuses while deferred foreign-key checks of earlier writes in this
@@ -329,7 +330,8 @@ WITH now_class AS MATERIALIZED (
     SELECT r.member_id, r.rfm_class AS before, {klass} AS after
     FROM members_memberrfm r
 ), changed AS (
-    UPDATE members_memberrfm r SET rfm_class = c.after, class_since = %(day)s
+    UPDATE members_memberrfm r SET rfm_class = c.after, previous_class = c.before,
+        class_since = %(day)s
     FROM now_class c WHERE r.member_id = c.member_id AND c.before <> c.after
     RETURNING c.before, c.after
 ), counted AS (

@@ -115,7 +115,7 @@ def test_list_and_profile_have_a_fixed_query_count(
         response = client.get("/hq/members/", {"page": 3})
     assert len(response.context["page"]) == 25
     # Fixed whatever the member holds: each profile section costs one or two queries.
-    with django_assert_max_num_queries(23):
+    with django_assert_max_num_queries(26):
         response = client.get(f"/hq/members/{target.pk}/")
     assert response.status_code == 200
     body = response.content.decode()
@@ -128,7 +128,16 @@ def test_profile_shows_every_section_with_masked_phone(client: Client, org: Org)
     client.force_login(org.hq_operator)
     response = client.get(f"/hq/members/{member.pk}/")
     keys = [item["section"].key for item in response.context["sections"]]
-    assert keys == ["identities", "tags", "loyalty", "coupons", "orders", "lifecycle", "merges"]
+    assert keys == [
+        "identities",
+        "guide",
+        "tags",
+        "loyalty",
+        "coupons",
+        "orders",
+        "lifecycle",
+        "merges",
+    ]
     body = response.content.decode()
     assert "138****1234" in body and "+8613800001234" not in body
 

@@ -456,3 +456,59 @@ def test_import_commands_print_a_summary_and_refuse_bad_files(db: None, tmp_path
     with pytest.raises(CommandError, match="No such file"):
         call_command("import_members", str(tmp_path / "missing.csv"), source="pos")
     assert (ImportJob.objects.count(), Member.objects.count()) == before
+
+
+def test_pos_orders_with_a_guide_code_assign_unassigned_buyers(org: Org) -> None:
+    from members.models import AssignmentReason, GuideAssignment
+
+    header = POS_ORDERS[0]
+    pool = MemberFactory(name="公海客户", home_store=org.a1, guide=None, phone="+8613600001111")
+    far = MemberFactory(name="北京客户", home_store=org.b1, guide=None, phone="+8613600002222")
+    IdentityFactory(member=pool, kind="phone", value=pool.phone)
+    IdentityFactory(member=far, kind="phone", value=far.phone)
+
+    def row(number: str, phone: str, when: str, guide: str) -> list[str]:
+        values = dict.fromkeys(header, "")
+        values.update(
+            {
+                "小票号": number,
+                "手机号": phone,
+                "销售时间": when,
+                "实收金额": "100",
+                "门店编码": "SH001",
+                "导购工号": guide,
+                "商品编码": "SK-A001",
+                "商品名称": "氨基酸洁面乳",
+                "品类": "洁面",
+                "数量": "1",
+                "单价": "100",
+            }
+        )
+        return [values[name] for name in header]
+
+    rows = [
+        header,
+        row("G1", "13600001111", "2025-03-02 10:00", "guide_a1_other"),
+        row("G2", "13600001111", "2025-03-01 10:00", "guide_a1"),  # earlier: decides
+        row("G3", "13600002222", "2025-03-01 10:00", "guide_a1"),  # another store's buyer
+        row("G4", "13500009999", "2025-03-01 10:00", "guide_a1"),  # a new buyer
+    ]
+    job = run("orders.csv", csv_bytes(rows), "orders", "pos")
+    assert counts(job)["created"] == 4
+    pool.refresh_from_db()
+    far.refresh_from_db()
+    newcomer = Member.objects.get(orders__external_id="G4")
+    assert pool.guide_id == org.guide_a1.pk
+    assert far.guide_id is None
+    assert (newcomer.guide_id, newcomer.home_store_id) == (org.guide_a1.pk, org.a1.pk)
+    assert sorted(
+        GuideAssignment.objects.values_list("member_id", "to_guide_id", "reason")
+    ) == sorted(
+        [
+            (pool.pk, org.guide_a1.pk, AssignmentReason.PURCHASE),
+            (newcomer.pk, org.guide_a1.pk, AssignmentReason.PURCHASE),
+        ]
+    )
+    # Each order stays credited to the guide named on it.
+    assert Order.objects.get(external_id="G1").guide_id == org.guide_a1_other.pk
+    assert Order.objects.get(external_id="G3").guide_id == org.guide_a1.pk

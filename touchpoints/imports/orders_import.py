@@ -377,6 +377,9 @@ def import_order_chunk(
                         copy.write_row((order_pk, *line))
             counts.created += len(placed)
             new_order_ids = list(ids)
+            credited = [o for o in placed if o.guide_id is not None]
+            if credited:
+                _assign_buyers(cursor, credited, resolved)
         if refunds:
             cursor.execute(
                 """
@@ -399,6 +402,42 @@ def import_order_chunk(
 
         for refunded_order in Order.objects.filter(pk__in=[r[0] for r in refunds]):
             points_reverse_for_refund(order=refunded_order)
+
+
+ASSIGN_BUYERS_SQL = """
+WITH cand AS (
+    SELECT DISTINCT ON (o.member_id) o.member_id, o.guide_id, o.paid_at
+    FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[]) AS o(member_id, guide_id, paid_at)
+    ORDER BY o.member_id, o.paid_at
+), assigned AS (
+    UPDATE members_member m
+    SET guide_id = c.guide_id,
+        home_store_id = COALESCE(m.home_store_id, (
+            SELECT min(ss.store_id) FROM org_staff_stores ss WHERE ss.staff_id = c.guide_id))
+    FROM cand c JOIN org_staff s ON s.id = c.guide_id AND s.is_active AND s.role = 'guide'
+    WHERE m.id = c.member_id AND m.guide_id IS NULL AND m.merged_into_id IS NULL
+      AND (m.home_store_id IS NULL OR EXISTS (
+          SELECT 1 FROM org_staff_stores ss
+          WHERE ss.staff_id = c.guide_id AND ss.store_id = m.home_store_id))
+    RETURNING m.id, m.guide_id, m.home_store_id, c.paid_at
+)
+INSERT INTO members_guideassignment (member_id, to_guide_id, store_id, reason, note, created_at)
+SELECT id, guide_id, home_store_id, 'purchase', '', paid_at FROM assigned
+"""
+
+
+def _assign_buyers(cursor: Any, orders: list[ParsedOrder], resolved: dict[int, int]) -> None:
+    """A store purchase carrying a guide's code makes an unassigned buyer that guide's
+    customer (the same rule as `order_record`, set-based): the earliest such purchase in
+    the chunk decides, and a guide of another store than the buyer's is not assigned."""
+    cursor.execute(
+        ASSIGN_BUYERS_SQL,
+        [
+            [resolved[o.first_row] for o in orders],
+            [o.guide_id for o in orders],
+            [o.paid_at for o in orders],
+        ],
+    )
 
 
 def _existing(orders: list[ParsedOrder]) -> dict[tuple[str, str], tuple[int, Decimal, Decimal]]:
