@@ -29,6 +29,7 @@ from members.models.guides import AssignmentReason, RepurchaseCycle, TaskKind
 # A repeat customer whose time since the last purchase reaches this many times their
 # usual interval between purchases is about to churn: their guide gets a churn warning.
 CHURN_FACTOR = 2
+MIN_INTERVAL_DAYS = 7
 
 # Reasons that bring a customer to a guide for the first time (or from the store pool).
 # Transfers and handovers are not welcomed: the customer knows the brand already, and the
@@ -121,11 +122,12 @@ WHERE m.merged_into_id IS NULL
 """
 )
 
-# The member's usual interval between purchases, in whole days (at least one).
+# The member's usual interval between purchases, in whole days, at least MIN_INTERVAL_DAYS:
+# two purchases a day apart are not a rhythm to remind anyone of.
 _INTERVAL_LATERAL = """
 CROSS JOIN LATERAL (
     SELECT (m.last_order_at AT TIME ZONE %(tz)s)::date AS last_day,
-           GREATEST(1, round(extract(epoch FROM m.last_order_at - m.first_order_at)
+           GREATEST(%(min_interval)s, round(extract(epoch FROM m.last_order_at - m.first_order_at)
                              / 86400 / (m.order_count - 1)))::int AS days
 ) t
 """
@@ -290,7 +292,7 @@ def _repurchase(*, today: date, now: datetime) -> int:
                 "newest": _local_midnight(high - timedelta(days=bounds["shortest"] - 1)),
             },
         )
-    created += _execute(_REPURCHASE_INTERVAL_SQL, params)
+    created += _execute(_REPURCHASE_INTERVAL_SQL, {**params, "min_interval": MIN_INTERVAL_DAYS})
     return created
 
 
@@ -305,6 +307,7 @@ def _churn(*, today: date, now: datetime) -> int:
             "today": today,
             "low": today - timedelta(days=CATCH_UP_DAYS),
             "factor": CHURN_FACTOR,
+            "min_interval": MIN_INTERVAL_DAYS,
             "now": now,
             "tz": timezone.get_current_timezone_name(),
         },

@@ -82,11 +82,12 @@ def rfm(member: Member, *, before: str, after: str, since: date) -> MemberRfm:
 
 
 def due_for_everything(guide: object, **extra: object) -> Member:
-    """Birthday today, a repurchase due 5 days ago, a churn warning due today, an RFM drop."""
+    """Birthday today, a repurchase due 7 days ago, a churn warning due today, an RFM drop
+    (a week is the shortest usual interval, and the only one that has both in the window)."""
     member = buyer(
         guide=guide,
-        last=local(TODAY - timedelta(days=10)),
-        interval_days=5,
+        last=local(TODAY - timedelta(days=14)),
+        interval_days=7,
         birthday=date(1990, TODAY.month, TODAY.day),
         **extra,
     )
@@ -207,15 +208,15 @@ def test_daily_sweep_creates_each_kind_for_the_current_guide(org: Org) -> None:
             "churn",
             guide,
             TODAY,
-            f"churn:{member.pk}:20260531",
-            {"last_order_at": "2026-05-31", "days": 5, "since": 10},
+            f"churn:{member.pk}:20260527",
+            {"last_order_at": "2026-05-27", "days": 7, "since": 14},
         ),
         (
             "repurchase",
             guide,
-            date(2026, 6, 5),
-            f"repurchase:{member.pk}:20260531",
-            {"last_order_at": "2026-05-31", "days": 5, "basis": "interval", "product": ""},
+            date(2026, 6, 3),
+            f"repurchase:{member.pk}:20260527",
+            {"last_order_at": "2026-05-27", "days": 7, "basis": "interval", "product": ""},
         ),
         ("churn", guide, TODAY, f"rfmdrop:{member.pk}:20260610", {"from": "HHH", "to": "LHH"}),
     ]
@@ -411,7 +412,7 @@ def test_own_interval_is_rounded_to_whole_days(org: Org) -> None:
     )
 
 
-def test_own_interval_is_at_least_one_day(org: Org) -> None:
+def test_own_interval_is_at_least_a_week(org: Org) -> None:
     last = local(TODAY, hour=9)
     member = MemberFactory(
         guide=org.guide_a1,
@@ -420,8 +421,9 @@ def test_own_interval_is_at_least_one_day(org: Org) -> None:
         last_order_at=last,
     )
 
-    assert followups_daily(today=TODAY)["repurchase"] == 1
-    assert [(t[2], t[4]["days"]) for t in tasks(member)] == [(date(2026, 6, 11), 1)]
+    assert followups_daily(today=TODAY)["repurchase"] == 0  # due in a week: not yet
+    assert followups_daily(today=TODAY + timedelta(days=5))["repurchase"] == 1
+    assert [(t[2], t[4]["days"]) for t in tasks(member)] == [(date(2026, 6, 17), 7)]
 
 
 def test_no_interval_reminder_when_the_last_order_has_a_product_cycle(org: Org) -> None:

@@ -550,3 +550,39 @@ def test_guide_figures_this_month(org):
     board = guide_leaderboard(user=org.store_manager_a1)
     assert [r.guide.pk for r in board][0] == guide.pk
     assert {r.guide.pk for r in board} == {org.guide_a1.pk, org.guide_a1_other.pk}
+
+
+def test_my_customers_by_segment_and_tier(org):
+    from members.models import MemberTier, Segment, Tier
+
+    guide = org.guide_a1
+    mine = org.member_of_guide_a1
+    female = MemberFactory(home_store=org.a1, guide=guide, gender="f")
+    Member.objects.filter(pk=mine.pk).update(gender="m")
+    women = Segment.objects.create(
+        name="女性",
+        rules={"op": "and", "rules": [{"field": "gender", "operator": "in", "value": ["f"]}]},
+    )
+    other_store = Segment.objects.create(name="北京店女性", store=org.b1, rules=women.rules)
+    gold = Tier.objects.create(name="金卡", rank=1, threshold=1)
+    silver = Tier.objects.create(name="银卡", rank=0, threshold=0)
+    MemberTier.objects.create(member=mine, tier=gold)
+    # A hand-set tier wins while it lasts.
+    MemberTier.objects.create(
+        member=female,
+        tier=gold,
+        manual_tier=silver,
+        manual_until=timezone.now() + timedelta(days=30),
+    )
+    org.member_of_guide_a1_other.gender = "f"
+    org.member_of_guide_a1_other.save(update_fields=["gender"])
+
+    def ids(**kw):
+        return set(
+            my_customers(user=guide, filters=CustomerFilters(**kw)).values_list("pk", flat=True)
+        )
+
+    assert ids(segment_id=women.pk) == {female.pk}
+    assert ids(segment_id=other_store.pk) == set()  # another store's segment: nothing
+    assert ids(tier_id=gold.pk) == {mine.pk}
+    assert ids(tier_id=silver.pk) == {female.pk}
