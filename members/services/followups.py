@@ -39,7 +39,6 @@ WELCOME_REASONS = (
     AssignmentReason.PURCHASE,
     AssignmentReason.MANAGER,
     AssignmentReason.ROUND_ROBIN,
-    AssignmentReason.IMPORT,
 )
 WELCOME_WITHIN = timedelta(hours=24)
 
@@ -206,8 +205,9 @@ def _local_midnight(day: date) -> datetime:
 
 def followups_welcome(*, now: datetime | None = None) -> int:
     """Create a welcome task for each customer a guide gained in the last 24 hours (QR
-    code, store purchase, manager, round-robin or import), due a day after the
-    assignment: the first contact is what turns a scan into a relationship.
+    code, store purchase, manager or round-robin), due a day after the assignment: the
+    first contact is what turns a scan into a relationship. An import brings a brand's
+    existing customers with their guides, not new ones: no welcome for those.
 
     Assignments whose guide is no longer the member's guide are skipped (the customer
     moved on before the task was made). Runs every few minutes; the 24-hour look-back

@@ -251,14 +251,21 @@ def merge_suggestion_dismiss(*, suggestion: MergeSuggestion, actor: Any) -> Merg
 def _register_builtin_movers() -> None:
     from members.models import (
         Coupon,
+        FollowUpTask,
+        GuideAssignment,
         Identity,
         MemberSession,
         Order,
         Redemption,
+        ServiceNote,
         TierChange,
     )
     from members.services import points
 
+    # A guide's notes, follow-ups and the guide history stay with the person.
+    register_merge_mover("service_notes", ServiceNote)
+    register_merge_mover("follow_ups", FollowUpTask)
+    register_merge_mover("guide_assignments", GuideAssignment)
     register_merge_mover("identities", Identity)
     register_merge_mover("orders", Order)
     register_merge_mover("sessions", MemberSession)

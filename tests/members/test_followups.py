@@ -112,7 +112,6 @@ def assign(member: Member, *, to: object, reason: str, at: datetime) -> GuideAss
         AssignmentReason.PURCHASE,
         AssignmentReason.MANAGER,
         AssignmentReason.ROUND_ROBIN,
-        AssignmentReason.IMPORT,
     ],
 )
 def test_welcome_for_a_new_customer_is_due_a_local_day_later(org: Org, reason: str) -> None:
@@ -137,9 +136,15 @@ def test_welcome_for_a_new_customer_is_due_a_local_day_later(org: Org, reason: s
 
 
 @pytest.mark.parametrize(
-    "reason", [AssignmentReason.TRANSFER, AssignmentReason.DEPARTURE, AssignmentReason.POOL]
+    "reason",
+    [
+        AssignmentReason.TRANSFER,
+        AssignmentReason.DEPARTURE,
+        AssignmentReason.POOL,
+        AssignmentReason.IMPORT,
+    ],
 )
-def test_no_welcome_for_transfers_handovers_or_the_pool(org: Org, reason: str) -> None:
+def test_no_welcome_for_transfers_handovers_the_pool_or_imports(org: Org, reason: str) -> None:
     assign(org.member_of_guide_a1, to=org.guide_a1, reason=reason, at=NOW - timedelta(hours=1))
 
     assert followups_welcome(now=NOW) == 0

@@ -394,3 +394,21 @@ def test_hq_task_for_a_segment(en, org):
     assert FollowUpTask.objects.filter(kind=TaskKind.HQ).count() == with_guide
     client.force_login(org.store_manager_a1)
     assert client.get(reverse("hq:task-new")).status_code == 403
+
+
+def test_task_lists_have_a_fixed_query_count(en, org, django_assert_max_num_queries):
+    client = en
+    for _ in range(30):
+        member = MemberFactory(home_store=org.a1, guide=org.guide_a1)
+        make_task(member, org.guide_a1, kind=TaskKind.REPURCHASE, title="", facts={"days": 30})
+    client.force_login(org.guide_a1)
+    with django_assert_max_num_queries(8):
+        page = client.get(reverse("mobile:tasks"))
+    assert len(re.findall(r'href="/m/tasks/\d+/"', page.content.decode())) == 20
+    client.force_login(org.store_manager_a1)
+    with django_assert_max_num_queries(8):
+        page = client.get(reverse("hq:tasks"))
+    assert "30 tasks" in page.content.decode()
+    with django_assert_max_num_queries(16):
+        page = client.get(reverse("hq:guide", args=[org.guide_a1.pk]))
+    assert page.content.decode().count('name="members"') == 31

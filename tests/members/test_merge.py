@@ -238,3 +238,30 @@ def test_store_managers_cannot_merge(client: Client, org: Org, pair) -> None:  #
     response = client.post(f"/hq/members/duplicates/{suggestion.pk}/merge/", {"keep": keep.pk})
     assert response.status_code == 403
     assert not MemberMerge.objects.exists()
+
+
+def test_merge_moves_guide_notes_tasks_and_history_and_undo_puts_them_back(
+    org: Org,
+) -> None:
+    from members.models import FollowUpTask, GuideAssignment, ServiceNote, TaskKind
+    from members.services.guides import customers_transfer, note_add
+
+    keep, drop = org.member_of_guide_a1, org.member_of_guide_a1_other
+    note = note_add(member=drop, author=org.guide_a1_other, body="喜欢无香款")
+    task = FollowUpTask.objects.create(
+        member=drop,
+        guide=org.guide_a1_other,
+        kind=TaskKind.HQ,
+        title="回访",
+        due_on=timezone.localdate(),
+    )
+    customers_transfer(member_ids=[drop.pk], to_guide=org.guide_a1, actor=org.hq_admin)
+    history = GuideAssignment.objects.get(member=drop)
+    merge = member_merge(keep=keep, drop=drop, actor=org.hq_admin)
+    assert ServiceNote.objects.get(pk=note.pk).member_id == keep.pk
+    assert FollowUpTask.objects.get(pk=task.pk).member_id == keep.pk
+    assert GuideAssignment.objects.get(pk=history.pk).member_id == keep.pk
+    member_merge_undo(merge=merge, actor=org.hq_admin)
+    assert ServiceNote.objects.get(pk=note.pk).member_id == drop.pk
+    assert FollowUpTask.objects.get(pk=task.pk).member_id == drop.pk
+    assert GuideAssignment.objects.get(pk=history.pk).member_id == drop.pk

@@ -157,6 +157,14 @@ def test_pos_members_with_store_and_guide_codes(org: Org) -> None:
     assert errors(job) == [(3, "门店编码", "NOPE"), (4, "导购工号", "nobody")]
     zhang = Member.objects.get(phone="+8613700001111")
     assert (zhang.home_store, zhang.guide) == (org.a1, org.guide_a1)
+    from members.models import GuideAssignment
+
+    (history,) = GuideAssignment.objects.filter(member=zhang)
+    assert (history.to_guide_id, history.store_id, history.reason) == (
+        org.guide_a1.pk,
+        org.a1.pk,
+        "import",
+    )
 
 
 def test_pos_orders_with_lines_refunds_and_new_buyers(org: Org) -> None:

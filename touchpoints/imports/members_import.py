@@ -281,6 +281,7 @@ def import_member_chunk(
     links: list[tuple[int, Key]] = []
     dirty: set[int] = set()
     pairs: set[tuple[int, int]] = set()
+    guided: set[int] = set()  # members this chunk gives a guide: their history gets a row
     unknown = sum(1 for row in rows if not any(key in found for key in row.keys))
     with connection.cursor() as cursor:
         # Only rows naming nobody known can become new members: reserve that many ids.
@@ -316,6 +317,8 @@ def import_member_chunk(
             fresh["private"] = any(key[0] in PRIVATE_KINDS for key in row.keys)
             new_members[member_id] = fresh
             states[member_id] = fresh
+            if fresh.get("guide_id"):
+                guided.add(member_id)
             for key in row.keys:
                 found[key] = member_id
                 links.append((member_id, key))
@@ -345,6 +348,8 @@ def import_member_chunk(
             if value not in (None, "") and _blank(name, state.get(name)):
                 state[name] = value
                 changed = True
+                if name == "guide_id":
+                    guided.add(member_id)
         if joining and row.profile.get("phone") and state.get("member_since") is None:
             state["member_since"] = row.registered_at or now
             changed = True
@@ -368,10 +373,29 @@ def import_member_chunk(
         updates=[states[i] for i in dirty],
         pairs=pairs,
     )
+    if guided:
+        _record_guides({i: states[i] for i in sorted(guided)}, now)
     # New members got their stage at insert; existing ones that changed are recomputed.
     touched = {*dirty, *(member_id for member_id, _key in links if member_id not in new_members)}
     lifecycle_refresh_ids(ids=sorted(touched), reason=f"import from {source}", now=now)
     return resolved
+
+
+def _record_guides(states: dict[int, dict[str, Any]], now: datetime) -> None:
+    """Every change of a member's guide is kept with its reason: here, the import."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO members_guideassignment "
+            "(member_id, to_guide_id, store_id, reason, note, created_at) "
+            "SELECT id, guide_id, store_id, 'import', '', %s "
+            "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS u(id, guide_id, store_id)",
+            [
+                now,
+                list(states),
+                [s["guide_id"] for s in states.values()],
+                [s["home_store_id"] for s in states.values()],
+            ],
+        )
 
 
 def _new_stage(state: dict[str, Any]) -> str:
