@@ -270,6 +270,10 @@ CELERY_BEAT_SCHEDULE = {
     "rfm-recount": {"task": "members.tasks.recount_rfm", "schedule": timedelta(minutes=5)},
     "rfm-review": {"task": "members.tasks.review_rfm", "schedule": crontab(hour=3, minute=45)},
     "auto-tags": {"task": "members.tasks.apply_auto_tag_rules", "schedule": timedelta(minutes=15)},
+    "event-effects": {
+        "task": "touchpoints.tasks.apply_stale_events",
+        "schedule": timedelta(minutes=1),
+    },
     "follow-ups-welcome": {
         "task": "members.tasks.generate_welcome_tasks",
         "schedule": timedelta(minutes=10),

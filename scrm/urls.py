@@ -21,7 +21,11 @@ hq_patterns = [
     *touchpoints_urls.hq_urlpatterns,
 ]
 mobile_patterns = [*members_urls.mobile_urlpatterns]
-api_patterns = [*org_urls.api_urlpatterns, *members_urls.api_urlpatterns]
+api_patterns = [
+    *org_urls.api_urlpatterns,
+    *members_urls.api_urlpatterns,
+    *touchpoints_urls.api_urlpatterns,
+]
 
 
 urlpatterns = [

@@ -188,3 +188,7 @@ def import_bench(size: int) -> BenchResult:
         ratio_means="import job rows/s ÷ django-import-export default rows/s (higher is better)",
         extra={"share_of_copy_ceiling": round(rate / (ceiling["rows"] / ceiling["seconds"]), 3)},
     )
+
+
+# Registered by import: the events bench lives in its own module.
+from touchpoints import events_bench  # noqa: E402, F401

@@ -23,3 +23,14 @@ def import_errors(job: ImportJob) -> QuerySet[ImportRowError]:
 
 def mapping_list() -> QuerySet[ImportMapping]:
     return ImportMapping.objects.select_related("updated_by").order_by("kind", "source")
+
+
+def member_events(member: Any, *, limit: int = 30) -> list[Any]:
+    """A person's latest behaviour events, newest first, with where they happened."""
+    from touchpoints.models import BehaviourEvent
+
+    return list(
+        BehaviourEvent.objects.filter(member=member)
+        .select_related("touchpoint")
+        .order_by("-occurred_at", "-pk")[:limit]
+    )

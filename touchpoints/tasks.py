@@ -19,3 +19,19 @@ def resume_stalled_imports() -> int:
     for job_id in job_ids:
         run_import_job.delay(job_id)
     return len(job_ids)
+
+
+@shared_task
+def apply_event_effects(event_ids: list[int]) -> int:
+    """Apply one batch's effects after it committed (safe to run twice: claimed once)."""
+    from touchpoints.services.events import events_apply
+
+    return events_apply(ids=[int(i) for i in event_ids]).events
+
+
+@shared_task
+def apply_stale_events() -> int:
+    """Every minute: effects of events whose task was lost."""
+    from touchpoints.services.events import events_apply_stale
+
+    return events_apply_stale()

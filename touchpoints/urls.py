@@ -1,5 +1,6 @@
 from django.urls import path
 
+from touchpoints.api.views import EventBatchApi
 from touchpoints.views import hq
 
 hq_urlpatterns = [
@@ -14,4 +15,8 @@ hq_urlpatterns = [
     path("imports/template/<str:kind>.csv", hq.import_template, name="import-template"),
     path("imports/mappings/", hq.mapping_list, name="import-mappings"),
     path("imports/mappings/<int:mapping_id>/", hq.mapping_edit, name="import-mapping-edit"),
+]
+
+api_urlpatterns = [
+    path("events", EventBatchApi.as_view(), name="events"),
 ]

@@ -1,3 +1,15 @@
+from touchpoints.models.channels import (
+    BehaviourEvent,
+    Channel,
+    ChannelKind,
+    EventClient,
+    EventType,
+    QrCode,
+    QrCodeGuide,
+    QrGuideDay,
+    Touchpoint,
+    TouchpointKind,
+)
 from touchpoints.models.imports import (
     ImportEvent,
     ImportJob,
@@ -9,6 +21,16 @@ from touchpoints.models.imports import (
 )
 
 __all__ = [
+    "BehaviourEvent",
+    "Channel",
+    "ChannelKind",
+    "EventClient",
+    "EventType",
+    "QrCode",
+    "QrCodeGuide",
+    "QrGuideDay",
+    "Touchpoint",
+    "TouchpointKind",
     "ImportEvent",
     "ImportJob",
     "ImportKind",
