@@ -45,5 +45,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("healthz", healthz, name="healthz"),
+    *touchpoints_urls.public_urlpatterns,
     path("", LoginView.as_view(), name="root"),
 ]

@@ -1,9 +1,19 @@
 from django.urls import path
 
 from touchpoints.api.views import EventBatchApi
-from touchpoints.views import hq
+from touchpoints.views import channels, hq
 
 hq_urlpatterns = [
+    path("touchpoints/", channels.touchpoint_list, name="touchpoints"),
+    path("touchpoints/new/", channels.touchpoint_edit, name="touchpoint-new"),
+    path("touchpoints/<int:pk>/", channels.touchpoint_detail, name="touchpoint"),
+    path("touchpoints/<int:pk>/edit/", channels.touchpoint_edit, name="touchpoint-edit"),
+    path("touchpoints/<int:pk>/qr/", channels.qr_code_edit, name="qr-edit"),
+    path("touchpoints/<int:pk>/qr.<str:file_format>", channels.qr_code_image, name="qr-image"),
+    path("channels/new/", channels.channel_edit, name="channel-new"),
+    path("channels/<int:pk>/", channels.channel_edit, name="channel-edit"),
+    path("event-clients/", channels.event_clients, name="event-clients"),
+    path("event-clients/<int:pk>/off/", channels.event_client_off, name="event-client-off"),
     path("imports/", hq.imports, name="imports"),
     path("imports/<int:job_id>/", hq.import_detail, name="import-detail"),
     path("imports/<int:job_id>/cancel/", hq.import_cancel, name="import-cancel"),
@@ -19,4 +29,8 @@ hq_urlpatterns = [
 
 api_urlpatterns = [
     path("events", EventBatchApi.as_view(), name="events"),
+]
+
+public_urlpatterns = [
+    path("q/<str:token>", channels.qr_landing, name="qr-landing"),
 ]
