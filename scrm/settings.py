@@ -272,6 +272,14 @@ CELERY_BEAT_SCHEDULE = {
     "rfm-recount": {"task": "members.tasks.recount_rfm", "schedule": timedelta(minutes=5)},
     "rfm-review": {"task": "members.tasks.review_rfm", "schedule": crontab(hour=3, minute=45)},
     "auto-tags": {"task": "members.tasks.apply_auto_tag_rules", "schedule": timedelta(minutes=15)},
+    "touchpoint-health": {
+        "task": "touchpoints.tasks.refresh_touchpoint_health",
+        "schedule": timedelta(minutes=15),
+    },
+    "touchpoint-alerts": {
+        "task": "touchpoints.tasks.check_touchpoint_alerts",
+        "schedule": crontab(hour=2, minute=30),
+    },
     "event-effects": {
         "task": "touchpoints.tasks.apply_stale_events",
         "schedule": timedelta(minutes=1),

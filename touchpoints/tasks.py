@@ -35,3 +35,20 @@ def apply_stale_events() -> int:
     from touchpoints.services.events import events_apply_stale
 
     return events_apply_stale()
+
+
+@shared_task
+def refresh_touchpoint_health(days: int = 2) -> int:
+    """Every 15 minutes (today and yesterday); nightly the last 31 days, for conversion."""
+    from touchpoints.services.health import health_refresh
+
+    return health_refresh(days=days)
+
+
+@shared_task
+def check_touchpoint_alerts() -> int:
+    """Nightly, after the refresh: alerts on yesterday's figures."""
+    from touchpoints.services.health import alerts_check, health_refresh
+
+    health_refresh(days=31)
+    return len(alerts_check())

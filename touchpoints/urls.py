@@ -1,11 +1,13 @@
 from django.urls import path
 
 from touchpoints.api.views import EventBatchApi
-from touchpoints.views import channels, hq
+from touchpoints.views import channels, health, hq
 
 hq_urlpatterns = [
     path("touchpoints/", channels.touchpoint_list, name="touchpoints"),
     path("touchpoints/new/", channels.touchpoint_edit, name="touchpoint-new"),
+    path("touchpoints/health/", health.health, name="touchpoint-health"),
+    path("touchpoints/alerts/<int:pk>/ack/", health.alert_ack, name="touchpoint-alert-ack"),
     path("touchpoints/<int:pk>/", channels.touchpoint_detail, name="touchpoint"),
     path("touchpoints/<int:pk>/edit/", channels.touchpoint_edit, name="touchpoint-edit"),
     path("touchpoints/<int:pk>/qr/", channels.qr_code_edit, name="qr-edit"),

@@ -119,3 +119,45 @@ def step_figure(number: int) -> Callable[[Callable[[Any], Figure]], Callable[[An
 
 def board_for(user: Any) -> list[dict[str, Any]]:
     return [{"step": step, "figures": [figure(user) for figure in step.figures]} for step in STEPS]
+
+
+@dataclass(frozen=True)
+class HomePanel:
+    order: int
+    template: str
+    context: Callable[[Any], dict[str, Any] | None]
+
+
+HOME_PANELS: dict[str, HomePanel] = {}
+
+
+def home_panel(
+    *, key: str, order: int, template: str
+) -> Callable[[Callable[[Any], dict[str, Any] | None]], Callable[[Any], dict[str, Any] | None]]:
+    """Register a panel for /hq/ above the board (alerts, notifications): a function
+    `(user) -> context`, or None when the panel has nothing to show that user."""
+
+    def register(
+        func: Callable[[Any], dict[str, Any] | None],
+    ) -> Callable[[Any], dict[str, Any] | None]:
+        HOME_PANELS[key] = HomePanel(order, template, func)
+        return func
+
+    return register
+
+
+def panels_for(user: Any) -> list[dict[str, Any]]:
+    shown = []
+    for panel in sorted(HOME_PANELS.values(), key=lambda p: p.order):
+        context = panel.context(user)
+        if context is not None:
+            shown.append({"template": panel.template, "data": context})
+    return shown
+
+
+@home_panel(key="notifications", order=10, template="hq/_notifications.html")
+def notifications_panel(user: Any) -> dict[str, Any] | None:
+    from scrm.core.models import Notification
+
+    unread = list(Notification.objects.filter(recipient=user, read_at__isnull=True)[:10])
+    return {"notifications": unread} if unread else None

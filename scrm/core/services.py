@@ -42,3 +42,11 @@ def audit_record(
         target_id=str(target.pk),
         data=data or {},
     )
+
+
+def notifications_mark_read(*, recipient: Any) -> int:
+    from scrm.core.models import Notification
+
+    return Notification.objects.filter(recipient=recipient, read_at__isnull=True).update(
+        read_at=timezone.now()
+    )

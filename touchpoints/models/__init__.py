@@ -10,6 +10,12 @@ from touchpoints.models.channels import (
     Touchpoint,
     TouchpointKind,
 )
+from touchpoints.models.health import (
+    AlertKind,
+    AlertStatus,
+    TouchpointAlert,
+    TouchpointDay,
+)
 from touchpoints.models.imports import (
     ImportEvent,
     ImportJob,
@@ -21,6 +27,10 @@ from touchpoints.models.imports import (
 )
 
 __all__ = [
+    "AlertKind",
+    "AlertStatus",
+    "TouchpointAlert",
+    "TouchpointDay",
     "BehaviourEvent",
     "Channel",
     "ChannelKind",

@@ -3,6 +3,7 @@ guides, tags, welcome message, validity and downloadable image), and event clien
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import segno
@@ -72,7 +73,7 @@ def _rotation_guides(request: HttpRequest, touchpoint: Touchpoint) -> QuerySet[S
 
 @hq_required
 def touchpoint_list(request: HttpRequest) -> HttpResponse:
-    since = timezone.now() - timezone.timedelta(days=7)
+    since = timezone.now() - timedelta(days=7)
     touchpoints: QuerySet[Any] = (
         Touchpoint.objects.for_user(request.user)
         .select_related("channel", "store")

@@ -6,13 +6,17 @@ from django.views.decorators.http import require_POST
 
 from scrm.core import selectors, services
 from scrm.core.access import hq_required
-from scrm.core.board import board_for
+from scrm.core.board import board_for, panels_for
 from scrm.core.health import check_all
 
 
 @hq_required
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "hq/home.html", {"board": board_for(request.user)})
+    return render(
+        request,
+        "hq/home.html",
+        {"board": board_for(request.user), "panels": panels_for(request.user)},
+    )
 
 
 @hq_required
@@ -29,3 +33,11 @@ def worker_ping(request: HttpRequest) -> HttpResponse:
     ping = services.worker_ping_request(actor=request.user)
     messages.info(request, _("Ping #%(id)s sent to the workers.") % {"id": ping.pk})
     return redirect("hq:system")
+
+
+@hq_required
+@require_POST
+def notifications_read(request: HttpRequest) -> HttpResponse:
+    """Mark the signed-in person's notifications read (theirs only)."""
+    services.notifications_mark_read(recipient=request.user)
+    return redirect("hq:home")

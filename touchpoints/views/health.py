@@ -1,0 +1,171 @@
+"""/hq/touchpoints/health/: which touchpoints bring people in, which bring good people,
+and which dried up or turned sour — read from the daily figures, never from the events."""
+
+from __future__ import annotations
+
+import csv
+from datetime import date, timedelta
+from typing import Any
+
+from django.contrib import messages
+from django.db.models import QuerySet, Sum
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.dateparse import parse_date
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from scrm.core.access import hq_required
+from scrm.org.models import Store
+from touchpoints.models import Channel, TouchpointAlert, TouchpointDay
+from touchpoints.services.health import alert_acknowledge, alert_message
+
+MAX_DAYS = 366
+FIGURES = (
+    "new_contacts",
+    "new_members",
+    "first_purchases",
+    "unfollows",
+    "reviews",
+    "negative_reviews",
+)
+
+
+def _range(request: HttpRequest) -> tuple[date, date]:
+    today = timezone.localdate()
+    start = parse_date(request.GET.get("from", "") or "") if request.GET.get("from") else None
+    end = parse_date(request.GET.get("to", "") or "") if request.GET.get("to") else None
+    if (request.GET.get("from") and start is None) or (request.GET.get("to") and end is None):
+        messages.error(request, _("Dates are written YYYY-MM-DD; showing the last 30 days."))
+        start = end = None
+    end = min(end or today, today)
+    start = start or end - timedelta(days=29)
+    if start > end or (end - start).days >= MAX_DAYS:
+        messages.error(request, _("Choose a range of one day to a year; showing the last 30 days."))
+        end, start = today, today - timedelta(days=29)
+    return start, end
+
+
+@hq_required
+def health(request: HttpRequest) -> HttpResponse:
+    start, end = _range(request)
+    days: QuerySet[Any] = TouchpointDay.objects.for_user(request.user).filter(
+        day__gte=start, day__lte=end
+    )
+    stores: QuerySet[Any] = Store.objects.for_user(request.user).order_by("code")
+    store_id = request.GET.get("store", "")
+    if store_id:
+        if not store_id.isdigit() or not stores.filter(pk=int(store_id)).exists():
+            raise Http404
+        days = days.filter(touchpoint__store_id=int(store_id))
+    channel_id = request.GET.get("channel", "")
+    if channel_id.isdigit():
+        days = days.filter(touchpoint__channel_id=int(channel_id))
+    sums = {name: Sum(name) for name in FIGURES}
+    rows = list(
+        days.values(
+            "touchpoint_id",
+            "touchpoint__name",
+            "touchpoint__channel__name",
+            "touchpoint__store__name",
+        )
+        .annotate(**sums)
+        .order_by("-new_contacts", "touchpoint__name")
+    )
+    for row in rows:
+        row["conversion"] = (
+            row["first_purchases"] / row["new_contacts"] if row["new_contacts"] else None
+        )
+        row["negative_share"] = row["negative_reviews"] / row["reviews"] if row["reviews"] else None
+    if request.GET.get("format") == "csv":
+        return _csv(rows, start, end)
+    daily = {row["day"]: row for row in days.values("day").annotate(**sums).order_by("day")}
+    labels: list[str] = []
+    series: dict[str, list[int]] = {name: [] for name in FIGURES}
+    day = start
+    while day <= end:
+        labels.append(day.isoformat())
+        for name in FIGURES:
+            series[name].append((daily.get(day) or {}).get(name) or 0)
+        day += timedelta(days=1)
+    chart = {
+        "labels": labels,
+        "datasets": [
+            {"label": _("New contacts"), "data": series["new_contacts"]},
+            {"label": _("New members"), "data": series["new_members"]},
+            {"label": _("First purchases"), "data": series["first_purchases"]},
+            {"label": _("Unfollows"), "data": series["unfollows"]},
+        ],
+    }
+    alerts: QuerySet[Any] = (
+        TouchpointAlert.objects.for_user(request.user)
+        .filter(status="open")
+        .select_related("touchpoint")[:50]
+    )
+    return render(
+        request,
+        "touchpoints/hq/health.html",
+        {
+            "rows": rows,
+            "chart": chart,
+            "start": start,
+            "end": end,
+            "stores": stores,
+            "store_id": store_id,
+            "channels": Channel.objects.order_by("name"),
+            "channel_id": channel_id,
+            "alerts": [{"alert": a, "message": alert_message(a)} for a in alerts],
+            "totals": {name: sum(series[name]) for name in FIGURES},
+        },
+    )
+
+
+def _csv(rows: list[dict[str, Any]], start: date, end: date) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="touchpoint-health-{start}-{end}.csv"'
+    response.write("\ufeff")  # Excel opens UTF-8 CSV with Chinese correctly only with a BOM
+    writer = csv.writer(response)
+    writer.writerow(
+        [
+            _("Touchpoint"),
+            _("Channel"),
+            _("Store"),
+            _("New contacts"),
+            _("New members"),
+            _("First purchases"),
+            _("Conversion"),
+            _("Unfollows"),
+            _("Reviews"),
+            _("Negative reviews"),
+        ]
+    )
+    for row in rows:
+        writer.writerow(
+            [
+                row["touchpoint__name"],
+                row["touchpoint__channel__name"],
+                row["touchpoint__store__name"] or "",
+                row["new_contacts"],
+                row["new_members"],
+                row["first_purchases"],
+                f"{row['conversion']:.3f}" if row["conversion"] is not None else "",
+                row["unfollows"],
+                row["reviews"],
+                row["negative_reviews"],
+            ]
+        )
+    return response
+
+
+@hq_required
+@require_POST
+def alert_ack(request: HttpRequest, pk: int) -> HttpResponse:
+    alert: TouchpointAlert | None = (
+        TouchpointAlert.objects.for_user(request.user).filter(pk=pk, status="open").first()
+    )
+    if alert is None:
+        raise Http404
+    alert_acknowledge(alert=alert, actor=request.user)
+    messages.success(request, _("Alert acknowledged."))
+    return redirect("hq:touchpoint-health")
