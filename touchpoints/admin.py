@@ -5,7 +5,18 @@ from members.admin import MemberAdmin
 from members.models import Member
 from scrm.core.admin import ReadOnly
 from scrm.org.admin import ScopedAdmin, ScopedThroughAdmin
-from touchpoints.models import ImportEvent, ImportJob, ImportMapping, ImportRowError
+from touchpoints.models import (
+    Channel,
+    EventClient,
+    FeedbackCategory,
+    ImportEvent,
+    ImportJob,
+    ImportMapping,
+    ImportRowError,
+    Survey,
+    Ticket,
+    Touchpoint,
+)
 from touchpoints.resources import MemberImportResource
 
 # The member admin gains django-import-export's Import button (preview, then confirm) for
@@ -60,3 +71,40 @@ class ImportRowErrorAdmin(ScopedThroughAdmin, ReadOnly):
 class ImportMappingAdmin(admin.ModelAdmin):
     list_display = ["source", "kind", "updated_at", "updated_by"]
     list_filter = ["kind"]
+
+
+@admin.register(Survey)
+class SurveyAdmin(admin.ModelAdmin):
+    """HQ writes surveys here; after-purchase ones go out hourly on their own."""
+
+    list_display = ["name", "kind", "trigger", "delay_hours", "active"]
+    list_filter = ["kind", "trigger", "active"]
+
+
+@admin.register(FeedbackCategory)
+class FeedbackCategoryAdmin(admin.ModelAdmin):
+    list_display = ["name", "department", "active"]
+
+
+@admin.register(Channel)
+class ChannelAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "code", "active"]
+
+
+@admin.register(Touchpoint)
+class TouchpointAdmin(ScopedAdmin):
+    list_display = ["name", "kind", "channel", "store", "active"]
+    list_filter = ["kind", "channel"]
+    search_fields = ["name", "code"]
+
+
+@admin.register(EventClient)
+class EventClientAdmin(ReadOnly, admin.ModelAdmin):
+    list_display = ["name", "channel", "key_hint", "active"]
+
+
+@admin.register(Ticket)
+class TicketAdmin(ScopedAdmin, ReadOnly):
+    list_display = ["subject", "store", "department", "status", "due_at", "assignee"]
+    list_filter = ["status", "source"]
+    raw_id_fields = ["member"]

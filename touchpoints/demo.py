@@ -94,7 +94,8 @@ def seed_touchpoints(ctx: DemoContext) -> str:
                 SELECT 'demo-' || m.id || '-' || n,
                        m.id,
                        (ARRAY['browse_product','browse_product','add_to_cart','share','like',
-                              'sign_in','comment','follow'])[1 + floor(random() * 8)::int],
+                              'sign_in','scan','follow','register','unfollow'])
+                           [1 + floor(random() * 10)::int],
                        %(now)s - random() * interval '30 days',
                        %(now)s,
                        (SELECT id FROM touchpoints_touchpoint
@@ -107,4 +108,75 @@ def seed_touchpoints(ctx: DemoContext) -> str:
                 {"now": now},
             )
             events = cursor.rowcount
-    return f"{len(channels)} channels, {Touchpoint.objects.count()} touchpoints, {events} events"
+    from touchpoints.services.health import health_refresh
+
+    days = health_refresh(days=31)
+    return (
+        f"{len(channels)} channels, {Touchpoint.objects.count()} touchpoints, {events} events, "
+        f"{days} touchpoint-days of health figures"
+    )
+
+
+DEMO_CATEGORIES = [
+    ("服务态度", "客服部"),
+    ("产品质量", "品控部"),
+    ("等待时间", "运营部"),
+    ("价格与优惠", "市场部"),
+    ("物流配送", "物流部"),
+]
+DEMO_COMMENTS = ["导购很热情", "排队太久了", "产品用着不错", "优惠券用不了", "快递太慢", ""]
+
+
+@demo_step(order=70)
+def seed_feedback(ctx: DemoContext) -> str:
+    """An after-purchase NPS survey and a satisfaction survey, problem categories, answers
+    to the invitations of the last weeks' orders, and the tickets the negative ones opened."""
+    import random
+    from datetime import timedelta
+
+    from touchpoints.models import FeedbackCategory, Survey, SurveyInvitation
+    from touchpoints.services.feedback import survey_answer, surveys_invite_after_purchase
+
+    if Survey.objects.exists():
+        return "surveys already present; none added"
+    rng = random.Random(ctx.seed + 70)
+    now = timezone.now()
+    with transaction.atomic():
+        categories = [
+            FeedbackCategory.objects.create(name=name, department=department)
+            for name, department in DEMO_CATEGORIES
+        ]
+        Survey.objects.create(
+            name="购后推荐意愿（NPS）",
+            kind="nps",
+            trigger="after_purchase",
+            question="您有多大可能把我们推荐给朋友？",
+            comment_prompt="说说原因吧",
+            delay_hours=24,
+        )
+        Survey.objects.create(
+            name="门店服务满意度",
+            kind="satisfaction",
+            trigger="campaign",
+            question="您对本次门店服务满意吗？",
+        )
+        invited = 0
+        for days_ago in range(2, 16):
+            invited += surveys_invite_after_purchase(now=now - timedelta(days=days_ago))
+        answered = tickets = 0
+        for invitation in SurveyInvitation.objects.order_by("pk"):
+            if rng.random() > 0.6:
+                continue
+            score = rng.choice([10, 10, 9, 9, 9, 8, 8, 7, 6, 5, 3, 1])
+            chosen = [rng.choice(categories).pk] if score <= 6 else []
+            answer = survey_answer(
+                invitation_id=invitation.pk,
+                member_id=invitation.member_id,
+                score=score,
+                comment=rng.choice(DEMO_COMMENTS),
+                category_ids=chosen,
+                now=invitation.sent_at + timedelta(hours=rng.randint(1, 30)),
+            )
+            answered += 1
+            tickets += answer.ticket is not None
+    return f"{invited} survey invitations, {answered} answers, {tickets} tickets"

@@ -34,3 +34,64 @@ def member_events(member: Any, *, limit: int = 30) -> list[Any]:
         .select_related("touchpoint")
         .order_by("-occurred_at", "-pk")[:limit]
     )
+
+
+def feedback_summary(*, user: Any, start: Any, end: Any) -> dict[str, Any]:
+    """NPS and satisfaction over the period, and the problems named most often in
+    negative answers and tickets (what to fix first)."""
+    from django.db.models import Avg, Count, Q
+
+    from touchpoints.models import SurveyKind, SurveyResponse, Ticket
+
+    responses: QuerySet[Any] = SurveyResponse.objects.for_user(user).filter(
+        submitted_at__date__gte=start, submitted_at__date__lte=end
+    )
+    nps = responses.filter(survey__kind=SurveyKind.NPS).aggregate(
+        n=Count("pk"),
+        promoters=Count("pk", filter=Q(score__gte=9)),
+        detractors=Count("pk", filter=Q(score__lte=6)),
+    )
+    nps["score"] = (
+        round((nps["promoters"] - nps["detractors"]) * 100 / nps["n"]) if nps["n"] else None
+    )
+    satisfaction = responses.filter(survey__kind=SurveyKind.SATISFACTION).aggregate(
+        n=Count("pk"), average=Avg("score")
+    )
+    ranking = list(
+        responses.filter(negative=True, categories__isnull=False)
+        .values("categories__name")
+        .annotate(n=Count("pk"))
+        .order_by("-n", "categories__name")[:10]
+    )
+    tickets: QuerySet[Any] = Ticket.objects.for_user(user).filter(
+        created_at__date__gte=start, created_at__date__lte=end
+    )
+    by_category = list(
+        tickets.filter(category__isnull=False)
+        .values("category__name")
+        .annotate(n=Count("pk"))
+        .order_by("-n", "category__name")[:10]
+    )
+    return {
+        "nps": nps,
+        "satisfaction": satisfaction,
+        "ranking": ranking,
+        "ticket_ranking": by_category,
+        "negative": list(
+            responses.filter(negative=True)
+            .select_related("member", "store", "survey")
+            .order_by("-submitted_at")[:10]
+        ),
+        "tickets_open": tickets.exclude(status="resolved").count(),
+    }
+
+
+def ticket_list(*, user: Any, status: str = "") -> QuerySet[Any]:
+    from touchpoints.models import Ticket
+
+    tickets: QuerySet[Any] = Ticket.objects.for_user(user).select_related(
+        "member", "store", "category", "assignee"
+    )
+    if status:
+        tickets = tickets.filter(status=status)
+    return tickets.order_by("status", "due_at", "pk")

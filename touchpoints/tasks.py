@@ -52,3 +52,11 @@ def check_touchpoint_alerts() -> int:
 
     health_refresh(days=31)
     return len(alerts_check())
+
+
+@shared_task
+def invite_to_surveys() -> int:
+    """Hourly: after-purchase survey invitations (once per order and survey)."""
+    from touchpoints.services.feedback import surveys_invite_after_purchase
+
+    return surveys_invite_after_purchase()

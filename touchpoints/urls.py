@@ -1,12 +1,15 @@
 from django.urls import path
 
-from touchpoints.api.views import EventBatchApi
-from touchpoints.views import channels, health, hq
+from touchpoints.api.views import EventBatchApi, SurveyAnswerApi, SurveyListApi
+from touchpoints.views import channels, feedback, health, hq
 
 hq_urlpatterns = [
     path("touchpoints/", channels.touchpoint_list, name="touchpoints"),
     path("touchpoints/new/", channels.touchpoint_edit, name="touchpoint-new"),
     path("touchpoints/health/", health.health, name="touchpoint-health"),
+    path("feedback/", feedback.feedback, name="feedback"),
+    path("tickets/", feedback.tickets, name="tickets"),
+    path("tickets/<int:pk>/", feedback.ticket_detail, name="ticket"),
     path("touchpoints/alerts/<int:pk>/ack/", health.alert_ack, name="touchpoint-alert-ack"),
     path("touchpoints/<int:pk>/", channels.touchpoint_detail, name="touchpoint"),
     path("touchpoints/<int:pk>/edit/", channels.touchpoint_edit, name="touchpoint-edit"),
@@ -31,6 +34,8 @@ hq_urlpatterns = [
 
 api_urlpatterns = [
     path("events", EventBatchApi.as_view(), name="events"),
+    path("me/surveys", SurveyListApi.as_view(), name="me-surveys"),
+    path("me/surveys/<int:invitation_id>", SurveyAnswerApi.as_view(), name="me-survey-answer"),
 ]
 
 public_urlpatterns = [

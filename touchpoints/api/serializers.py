@@ -33,3 +33,27 @@ class EventBatchOutput(serializers.Serializer):
     accepted = serializers.IntegerField()
     duplicates = serializers.IntegerField()
     rejected = RejectedOutput(many=True)
+
+
+class SurveyInvitationOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    survey = serializers.CharField(source="survey.name")
+    kind = serializers.CharField(source="survey.kind")
+    question = serializers.CharField(source="survey.question")
+    comment_prompt = serializers.CharField(source="survey.comment_prompt")
+    order = serializers.CharField(source="order.external_id", default=None)
+    sent_at = serializers.DateTimeField()
+
+
+class SurveyAnswerInput(serializers.Serializer):
+    score = serializers.IntegerField(help_text="1–5 for satisfaction, 0–10 for NPS.")
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=1000)
+    categories = serializers.ListField(
+        child=serializers.IntegerField(), required=False, max_length=10
+    )
+
+
+class SurveyAnswerOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    negative = serializers.BooleanField()
+    ticket = serializers.IntegerField(allow_null=True)

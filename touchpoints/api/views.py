@@ -10,12 +10,20 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from members.api.auth import MemberPrincipal, MemberTokenAuthentication
+from members.api.auth import IsMember, MemberPrincipal, MemberTokenAuthentication
 from members.services.errors import MemberError
 from scrm.core.api import ApiError
 from touchpoints.api.auth import ClientPrincipal, EventKeyAuthentication, IsEventSource
-from touchpoints.api.serializers import EventBatchInput, EventBatchOutput
+from touchpoints.api.serializers import (
+    EventBatchInput,
+    EventBatchOutput,
+    SurveyAnswerInput,
+    SurveyAnswerOutput,
+    SurveyInvitationOutput,
+)
+from touchpoints.models import SurveyInvitation
 from touchpoints.services.events import events_ingest
+from touchpoints.services.feedback import survey_answer
 
 ERROR = OpenApiResponse(description='JSON error: {"code": "...", "message": "..."}')
 
@@ -57,5 +65,55 @@ class EventBatchApi(APIView):
                 "accepted": result.accepted,
                 "duplicates": result.duplicates,
                 "rejected": [asdict(r) for r in result.rejected],
+            }
+        )
+
+
+class SurveyListApi(APIView):
+    """The member's surveys waiting for an answer, newest first."""
+
+    authentication_classes = [MemberTokenAuthentication]
+    permission_classes = [IsMember]
+
+    @extend_schema(responses={200: SurveyInvitationOutput(many=True), 401: ERROR})
+    def get(self, request: Request) -> Response:
+        member = request.user.member  # type: ignore[union-attr]
+        pending = (
+            SurveyInvitation.objects.filter(member=member, answered_at__isnull=True)
+            .select_related("survey", "order")
+            .filter(survey__active=True)
+            .order_by("-sent_at")[:20]
+        )
+        return Response(SurveyInvitationOutput(pending, many=True).data)
+
+
+class SurveyAnswerApi(APIView):
+    """Answer one survey. A negative answer opens a ticket for the store."""
+
+    authentication_classes = [MemberTokenAuthentication]
+    permission_classes = [IsMember]
+
+    @extend_schema(
+        request=SurveyAnswerInput,
+        responses={200: SurveyAnswerOutput, 400: ERROR, 404: ERROR, 409: ERROR},
+    )
+    def post(self, request: Request, invitation_id: int) -> Response:
+        data = SurveyAnswerInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            answer = survey_answer(
+                invitation_id=invitation_id,
+                member_id=request.user.member.pk,  # type: ignore[union-attr]
+                score=data.validated_data["score"],
+                comment=data.validated_data.get("comment", ""),
+                category_ids=data.validated_data.get("categories", []),
+            )
+        except MemberError as exc:
+            raise ApiError(exc.code, exc.message, exc.status) from exc
+        return Response(
+            {
+                "id": answer.response.pk,
+                "negative": answer.response.negative,
+                "ticket": answer.ticket.pk if answer.ticket else None,
             }
         )

@@ -10,6 +10,18 @@ from touchpoints.models.channels import (
     Touchpoint,
     TouchpointKind,
 )
+from touchpoints.models.feedback import (
+    FeedbackCategory,
+    Survey,
+    SurveyInvitation,
+    SurveyKind,
+    SurveyResponse,
+    SurveyTrigger,
+    Ticket,
+    TicketNote,
+    TicketSource,
+    TicketStatus,
+)
 from touchpoints.models.health import (
     AlertKind,
     AlertStatus,
@@ -27,6 +39,16 @@ from touchpoints.models.imports import (
 )
 
 __all__ = [
+    "FeedbackCategory",
+    "Survey",
+    "SurveyInvitation",
+    "SurveyKind",
+    "SurveyResponse",
+    "SurveyTrigger",
+    "Ticket",
+    "TicketNote",
+    "TicketSource",
+    "TicketStatus",
     "AlertKind",
     "AlertStatus",
     "TouchpointAlert",

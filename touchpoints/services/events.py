@@ -334,13 +334,14 @@ class Effects:
     points: int = 0
     tagged: int = 0
     assigned: int = 0
+    tickets: int = 0
     refused: list[str] = field(default_factory=list)
 
 
 CLAIM_SQL = """
 UPDATE touchpoints_behaviourevent SET applied_at = %s
 WHERE id = ANY(%s) AND applied_at IS NULL
-RETURNING id, member_id, type, occurred_at, touchpoint_id, client_event_id
+RETURNING id, member_id, type, occurred_at, touchpoint_id, client_event_id, properties
 """
 
 
@@ -357,7 +358,9 @@ def events_apply(*, ids: Sequence[int], now: datetime | None = None) -> Effects:
         with connection.cursor() as cursor:
             cursor.execute(CLAIM_SQL, [now, list(ids)])
             rows = cursor.fetchall()
-        for pk, member_id, kind, at, touchpoint_id, client_id in sorted(rows):
+        for pk, member_id, kind, at, touchpoint_id, client_id, properties in sorted(rows):
+            if isinstance(properties, str):  # Django hands jsonb back as text
+                properties = json.loads(properties)
             effects.events += 1
             touched.add(member_id)
             try:
@@ -376,6 +379,18 @@ def events_apply(*, ids: Sequence[int], now: datetime | None = None) -> Effects:
                         scan = qr_scan(touchpoint_id=touchpoint_id, member_id=member_id, at=at)
                         effects.tagged += scan.tagged
                         effects.assigned += scan.assigned
+                    if kind == EventType.REVIEW:
+                        from touchpoints.services.feedback import review_ticket
+
+                        ticket = review_ticket(
+                            event_id=pk,
+                            member_id=member_id,
+                            rating=int(properties.get("rating", 5)),
+                            touchpoint_id=touchpoint_id,
+                            properties=properties,
+                            now=now,
+                        )
+                        effects.tickets += ticket is not None
             except (MemberError, PointsError) as exc:
                 effects.refused.append(f"{pk}:{exc.code}")
         from members.services.lifecycle import lifecycle_refresh_ids

@@ -32,7 +32,7 @@ FIGURES = (
 )
 
 
-def _range(request: HttpRequest) -> tuple[date, date]:
+def date_range(request: HttpRequest) -> tuple[date, date]:
     today = timezone.localdate()
     start = parse_date(request.GET.get("from", "") or "") if request.GET.get("from") else None
     end = parse_date(request.GET.get("to", "") or "") if request.GET.get("to") else None
@@ -49,7 +49,7 @@ def _range(request: HttpRequest) -> tuple[date, date]:
 
 @hq_required
 def health(request: HttpRequest) -> HttpResponse:
-    start, end = _range(request)
+    start, end = date_range(request)
     days: QuerySet[Any] = TouchpointDay.objects.for_user(request.user).filter(
         day__gte=start, day__lte=end
     )
