@@ -730,6 +730,12 @@ class Engine:
 
         threading.Thread(target=run, name="segment-engine", daemon=True).start()
 
+    @staticmethod
+    def can_evaluate(tree: Group) -> bool:
+        """Whether the snapshot holds every field the tree names (fields other apps
+        register, like behaviour events, are counted in SQL instead)."""
+        return all(hasattr(Evaluator, f"_{field}") for field in fields_in(tree))
+
     def count(
         self,
         tree: Group,
@@ -776,3 +782,13 @@ class Engine:
 
 
 ENGINE = Engine()
+
+
+def fields_in(tree: Group) -> set[str]:
+    fields: set[str] = set()
+    for node in tree.rules:
+        if isinstance(node, Group):
+            fields |= fields_in(node)
+        else:
+            fields.add(node.field)
+    return fields

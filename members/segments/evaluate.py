@@ -107,7 +107,7 @@ def live_count(
     from members.segments.engine import ENGINE
 
     snapshot = ENGINE.current()
-    if snapshot is not None:
+    if snapshot is not None and ENGINE.can_evaluate(tree):
         import numpy as np
 
         total, mask = ENGINE.count(tree, user=user, store_id=store.pk if store else None)
