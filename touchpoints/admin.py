@@ -14,6 +14,7 @@ from touchpoints.models import (
     ImportMapping,
     ImportRowError,
     Survey,
+    SurveyQuestion,
     Ticket,
     Touchpoint,
 )
@@ -73,12 +74,18 @@ class ImportMappingAdmin(admin.ModelAdmin):
     list_filter = ["kind"]
 
 
+class SurveyQuestionInline(admin.TabularInline):
+    model = SurveyQuestion
+    extra = 1
+
+
 @admin.register(Survey)
 class SurveyAdmin(admin.ModelAdmin):
     """HQ writes surveys here; after-purchase ones go out hourly on their own."""
 
     list_display = ["name", "kind", "trigger", "delay_hours", "active"]
     list_filter = ["kind", "trigger", "active"]
+    inlines = [SurveyQuestionInline]
 
 
 @admin.register(FeedbackCategory)

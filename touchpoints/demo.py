@@ -134,7 +134,7 @@ def seed_feedback(ctx: DemoContext) -> str:
     import random
     from datetime import timedelta
 
-    from touchpoints.models import FeedbackCategory, Survey, SurveyInvitation
+    from touchpoints.models import FeedbackCategory, Survey, SurveyInvitation, SurveyQuestion
     from touchpoints.services.feedback import survey_answer, surveys_invite_after_purchase
 
     if Survey.objects.exists():
@@ -146,7 +146,7 @@ def seed_feedback(ctx: DemoContext) -> str:
             FeedbackCategory.objects.create(name=name, department=department)
             for name, department in DEMO_CATEGORIES
         ]
-        Survey.objects.create(
+        nps = Survey.objects.create(
             name="购后推荐意愿（NPS）",
             kind="nps",
             trigger="after_purchase",
@@ -159,6 +159,13 @@ def seed_feedback(ctx: DemoContext) -> str:
             kind="satisfaction",
             trigger="campaign",
             question="您对本次门店服务满意吗？",
+        )
+        bought_for = SurveyQuestion.objects.create(
+            survey=nps,
+            position=1,
+            text="您这次主要买的是？",
+            kind="choice",
+            choices=["护肤", "母婴", "家居", "食品"],
         )
         invited = 0
         for days_ago in range(2, 16):
@@ -175,6 +182,7 @@ def seed_feedback(ctx: DemoContext) -> str:
                 score=score,
                 comment=rng.choice(DEMO_COMMENTS),
                 category_ids=chosen,
+                answers={bought_for.pk: rng.choice(bought_for.choices)},
                 now=invitation.sent_at + timedelta(hours=rng.randint(1, 30)),
             )
             answered += 1

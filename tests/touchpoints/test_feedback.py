@@ -211,3 +211,55 @@ def test_tickets_pages_are_scoped_and_resolving_needs_a_resolution(en: Client, o
     client.force_login(org.hq_operator)
     page = client.get("/hq/feedback/")
     assert page.status_code == 200
+
+
+def test_further_questions_are_checked_and_kept(client: Client, org: Org, nps: Survey) -> None:
+    from touchpoints.models import SurveyQuestion
+
+    why = SurveyQuestion.objects.create(
+        survey=nps,
+        position=1,
+        text="您主要购买什么？",
+        kind="choice",
+        choices=["护肤", "母婴", "家居"],
+        required=True,
+    )
+    speed = SurveyQuestion.objects.create(survey=nps, position=2, text="结账速度", kind="rating")
+    member = org.member_of_guide_a1
+    OrderFactory(member=member, store=org.a1, paid_at=timezone.now() - timedelta(hours=30))
+    surveys_invite_after_purchase()
+    invitation = SurveyInvitation.objects.get()
+    token = _open_session(member, "wx-app").access
+    listing = client.get("/api/v1/me/surveys", HTTP_AUTHORIZATION=f"Bearer {token}").json()
+    assert [(q["id"], q["kind"], q["required"]) for q in listing[0]["questions"]] == [
+        (why.pk, "choice", True),
+        (speed.pk, "rating", False),
+    ]
+    for answers, code in (
+        ([], "answer_missing"),
+        ([{"question": why.pk, "value": "汽车"}], "answer_invalid"),
+        (
+            [{"question": why.pk, "value": "护肤"}, {"question": speed.pk, "value": 9}],
+            "answer_invalid",
+        ),
+        (
+            [{"question": why.pk, "value": "护肤"}, {"question": 99999, "value": 1}],
+            "question_unknown",
+        ),
+        ([{"question": "why", "value": "护肤"}], "question_unknown"),
+    ):
+        response = _answer(client, token, invitation.pk, {"score": 9, "answers": answers})
+        assert response.status_code == 400 and response.json()["code"] == code, answers
+    assert not SurveyResponse.objects.exists()
+    ok = _answer(
+        client,
+        token,
+        invitation.pk,
+        {
+            "score": 9,
+            "answers": [{"question": why.pk, "value": "母婴"}, {"question": speed.pk, "value": 4}],
+        },
+    )
+    assert ok.status_code == 200 and ok.json()["negative"] is False
+    assert SurveyResponse.objects.get().answers == {str(why.pk): "母婴", str(speed.pk): 4}
+    assert not Ticket.objects.exists()

@@ -35,6 +35,14 @@ class EventBatchOutput(serializers.Serializer):
     rejected = RejectedOutput(many=True)
 
 
+class SurveyQuestionOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    text = serializers.CharField()
+    kind = serializers.CharField(help_text="rating (1–5), choice or text")
+    choices = serializers.ListField(child=serializers.CharField())
+    required = serializers.BooleanField()  # type: ignore[assignment]  # (a field, popped by DRF)
+
+
 class SurveyInvitationOutput(serializers.Serializer):
     id = serializers.IntegerField()
     survey = serializers.CharField(source="survey.name")
@@ -43,6 +51,7 @@ class SurveyInvitationOutput(serializers.Serializer):
     comment_prompt = serializers.CharField(source="survey.comment_prompt")
     order = serializers.CharField(source="order.external_id", default=None)
     sent_at = serializers.DateTimeField()
+    questions = SurveyQuestionOutput(source="survey.questions.all", many=True)
 
 
 class SurveyAnswerInput(serializers.Serializer):
@@ -50,6 +59,12 @@ class SurveyAnswerInput(serializers.Serializer):
     comment = serializers.CharField(required=False, allow_blank=True, max_length=1000)
     categories = serializers.ListField(
         child=serializers.IntegerField(), required=False, max_length=10
+    )
+    answers = serializers.ListField(
+        child=serializers.DictField(),
+        required=False,
+        max_length=50,
+        help_text='The further questions: [{"question": id, "value": …}].',
     )
 
 

@@ -81,6 +81,7 @@ class SurveyListApi(APIView):
         pending = (
             SurveyInvitation.objects.filter(member=member, answered_at__isnull=True)
             .select_related("survey", "order")
+            .prefetch_related("survey__questions")
             .filter(survey__active=True)
             .order_by("-sent_at")[:20]
         )
@@ -100,6 +101,12 @@ class SurveyAnswerApi(APIView):
     def post(self, request: Request, invitation_id: int) -> Response:
         data = SurveyAnswerInput(data=request.data)
         data.is_valid(raise_exception=True)
+        extra: dict[int, Any] = {}
+        for item in data.validated_data.get("answers", []):
+            question = item.get("question")
+            if not isinstance(question, int) or isinstance(question, bool):
+                raise ApiError("question_unknown", _("Name each question by its id."))
+            extra[question] = item.get("value")
         try:
             answer = survey_answer(
                 invitation_id=invitation_id,
@@ -107,6 +114,7 @@ class SurveyAnswerApi(APIView):
                 score=data.validated_data["score"],
                 comment=data.validated_data.get("comment", ""),
                 category_ids=data.validated_data.get("categories", []),
+                answers=extra,
             )
         except MemberError as exc:
             raise ApiError(exc.code, exc.message, exc.status) from exc

@@ -12,9 +12,11 @@ from touchpoints.models.channels import (
 )
 from touchpoints.models.feedback import (
     FeedbackCategory,
+    QuestionKind,
     Survey,
     SurveyInvitation,
     SurveyKind,
+    SurveyQuestion,
     SurveyResponse,
     SurveyTrigger,
     Ticket,
@@ -39,6 +41,8 @@ from touchpoints.models.imports import (
 )
 
 __all__ = [
+    "SurveyQuestion",
+    "QuestionKind",
     "FeedbackCategory",
     "Survey",
     "SurveyInvitation",

@@ -58,6 +58,36 @@ class Survey(models.Model):
         return (1, 5) if self.kind == SurveyKind.SATISFACTION else (0, 10)
 
 
+class QuestionKind(models.TextChoices):
+    RATING = "rating", _("Rating 1–5")
+    CHOICE = "choice", _("One choice")
+    TEXT = "text", _("Free text")
+
+
+class SurveyQuestion(models.Model):
+    """A further question after the survey's score question (what the member bought it
+    for, how they heard of us, what to improve…)."""
+
+    survey = models.ForeignKey(
+        Survey, on_delete=models.CASCADE, related_name="questions", verbose_name=_("survey")
+    )
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+    text = models.CharField(_("question"), max_length=200)
+    kind = models.CharField(_("kind"), max_length=10, choices=QuestionKind.choices)
+    choices = models.JSONField(
+        _("choices"), default=list, blank=True, help_text=_("For one-choice questions.")
+    )
+    required = models.BooleanField(_("required"), default=False)
+
+    class Meta:
+        ordering = ["survey", "position", "pk"]
+        verbose_name = _("survey question")
+        verbose_name_plural = _("survey questions")
+
+    def __str__(self) -> str:
+        return self.text
+
+
 class FeedbackCategory(models.Model):
     """A kind of problem (service attitude, product quality, delivery…), and the
     department its tickets go to when no store is involved."""
@@ -144,6 +174,8 @@ class SurveyResponse(models.Model):
         FeedbackCategory, blank=True, related_name="responses", verbose_name=_("categories")
     )
     negative = models.BooleanField(_("negative"), default=False)
+    # The further questions' answers: question id (as text) → rating, choice or text.
+    answers = models.JSONField(_("answers"), default=dict, blank=True)
     submitted_at = models.DateTimeField(_("submitted at"))
 
     scope: ClassVar[Scope] = STORE_SCOPE

@@ -24,8 +24,10 @@ from scrm.org.models import Staff, Store
 from scrm.org.scoping import Role
 from touchpoints.models import (
     FeedbackCategory,
+    QuestionKind,
     Survey,
     SurveyInvitation,
+    SurveyQuestion,
     SurveyResponse,
     SurveyTrigger,
     Ticket,
@@ -120,6 +122,7 @@ def survey_answer(
     score: Any,
     comment: str = "",
     category_ids: Sequence[int] = (),
+    answers: dict[int, Any] | None = None,
     now: datetime | None = None,
 ) -> Answer:
     """Record a member's answer to their invitation; a negative one opens a ticket."""
@@ -148,6 +151,7 @@ def survey_answer(
     categories = list(FeedbackCategory.objects.filter(pk__in=ids, active=True))
     if len(categories) != len(ids):
         raise MemberError("category_unknown", _("Unknown feedback category."))
+    extra = _check_answers(survey, answers or {})
     negative = survey.is_negative(score)
     response = SurveyResponse.objects.create(
         invitation=invitation,
@@ -159,6 +163,7 @@ def survey_answer(
         score=score,
         comment=comment,
         negative=negative,
+        answers=extra,
         submitted_at=now,
     )
     response.categories.set(categories)
@@ -178,6 +183,37 @@ def survey_answer(
             response=response,
         )
     return Answer(response, ticket)
+
+
+def _check_answers(survey: Survey, answers: dict[int, Any]) -> dict[str, Any]:
+    """The further questions' answers, checked against their kinds; required ones must
+    be there."""
+    questions = {q.pk: q for q in SurveyQuestion.objects.filter(survey=survey)}
+    checked: dict[str, Any] = {}
+    for question_id, value in answers.items():
+        question = questions.get(int(question_id))
+        if question is None:
+            raise MemberError("question_unknown", _("That question is not in this survey."))
+        if question.kind == QuestionKind.RATING:
+            ok = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 5
+        elif question.kind == QuestionKind.CHOICE:
+            ok = isinstance(value, str) and value in question.choices
+        else:
+            ok = isinstance(value, str) and len(value.strip()) <= 500
+            value = value.strip() if ok else value
+        if not ok:
+            raise MemberError(
+                "answer_invalid",
+                _("The answer to “%(question)s” is not valid.") % {"question": question.text},
+            )
+        checked[str(question.pk)] = value
+    for question in questions.values():
+        if question.required and str(question.pk) not in checked:
+            raise MemberError(
+                "answer_missing",
+                _("Please answer “%(question)s”.") % {"question": question.text},
+            )
+    return checked
 
 
 def _home_store(member_id: int) -> int | None:
