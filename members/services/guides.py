@@ -86,15 +86,25 @@ def _other_store_error(member: Member, guide: Staff) -> MemberError:
     )
 
 
+# Moves that count towards WeCom's limit: a customer given to a guide by a manager or the
+# round-robin after having had one before (through the pool or directly). The first guide
+# a customer ever gets, and a departed guide's handover, do not count.
+COUNTED_MOVES = (AssignmentReason.TRANSFER, AssignmentReason.MANAGER, AssignmentReason.ROUND_ROBIN)
+
+
 def _transfers_in_window(member_ids: Iterable[int], now: datetime) -> dict[int, list[datetime]]:
-    rows = GuideAssignment.objects.filter(
-        member_id__in=list(member_ids),
-        reason=AssignmentReason.TRANSFER,
-        created_at__gt=now - TRANSFER_WINDOW,
-    ).values_list("member_id", "created_at")
+    rows = (
+        GuideAssignment.objects.filter(member_id__in=list(member_ids), to_guide__isnull=False)
+        .order_by("member_id", "created_at", "pk")
+        .values_list("member_id", "reason", "created_at", "from_guide_id")
+    )
     found: dict[int, list[datetime]] = {}
-    for member_id, at in rows:
-        found.setdefault(member_id, []).append(at)
+    had_guide: set[int] = set()
+    for member_id, reason, at, from_guide in rows:
+        moved = from_guide is not None or member_id in had_guide
+        had_guide.add(member_id)
+        if moved and reason in COUNTED_MOVES and at > now - TRANSFER_WINDOW:
+            found.setdefault(member_id, []).append(at)
     return found
 
 
@@ -178,6 +188,9 @@ def guide_assign(
     channel QR code, an import). A member who already has a guide keeps them: None."""
     if reason in (AssignmentReason.TRANSFER, AssignmentReason.DEPARTURE, AssignmentReason.POOL):
         raise ValueError("transfers go through customers_transfer / guide_depart")
+    # Lock the guide's row: a departure running at the same time switches the guide off
+    # under the same lock, so no customer is handed to a guide who is leaving.
+    guide = Staff.objects.select_for_update().get(pk=guide.pk)
     stores = _check_guide(guide)
     rows = _lock([member.pk])
     if not rows:
@@ -241,9 +254,9 @@ def customers_transfer(
     for member in moving:
         if member.home_store_id is not None and member.home_store_id not in stores:
             raise _other_store_error(member, to_guide)
-    transfers = _transfers_in_window([m.pk for m in moving if m.guide_id], now)
+    transfers = _transfers_in_window([m.pk for m in moving], now)
     for member in moving:
-        if member.guide_id and len(transfers.get(member.pk, [])) >= TRANSFER_LIMIT:
+        if len(transfers.get(member.pk, [])) >= TRANSFER_LIMIT:
             raise transfer_limit_error(member, transfers[member.pk])
     had_guide = [m for m in moving if m.guide_id]
     from_pool = [m for m in moving if not m.guide_id]
@@ -281,6 +294,18 @@ def guide_depart(
     now = _now(now)
     if not Staff.objects.for_user(actor).filter(pk=guide.pk, role=Role.GUIDE).exists():
         raise NotFound("guide_not_found", _("No such guide."))
+    Staff.objects.select_for_update().filter(pk=guide.pk).first()
+    customers = Member.objects.filter(guide=guide)
+    if customers.count() != Member.objects.for_user(actor).filter(guide=guide).count():
+        raise MemberError(
+            "customers_elsewhere",
+            _(
+                "%(guide)s also serves customers of stores you do not manage: ask head "
+                "office or their region manager to hand them over."
+            )
+            % {"guide": guide},
+            status=403,
+        )
     targets = list(to_guides)
     if any(target.pk == guide.pk for target in targets):
         raise MemberError("same_guide", _("A leaving guide cannot take over their own customers."))
@@ -394,6 +419,9 @@ def pool_distribute(*, store: Store, actor: Any, now: datetime | None = None) ->
     )
     members = _lock(ids)
     members = [m for m in members if m.guide_id is None]
+    transfers = _transfers_in_window([m.pk for m in members], _now(now))
+    held = [m for m in members if len(transfers.get(m.pk, [])) >= TRANSFER_LIMIT]
+    members = [m for m in members if len(transfers.get(m.pk, [])) < TRANSFER_LIMIT]
     loads = {g.pk: g.load for g in guides}
     plan: dict[int, Staff | None] = {}
     for member in members:
@@ -405,6 +433,8 @@ def pool_distribute(*, store: Store, actor: Any, now: datetime | None = None) ->
             members, plan, reason=AssignmentReason.ROUND_ROBIN, actor=actor, note="", now=_now(now)
         )
     counts = Counter(str(plan[m.pk]) for m in members)
+    if held:
+        counts[_("kept in the pool (moved twice in 90 days)")] = len(held)
     return dict(counts)
 
 

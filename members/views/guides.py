@@ -28,6 +28,7 @@ from members.services.guides import (
 )
 from members.services.segments import segment_members
 from scrm.core.access import head_office_required, hq_required
+from scrm.core.params import positive_int
 from scrm.org.models import Staff, Store
 
 PAGE_SIZE = 50
@@ -41,7 +42,7 @@ def _guide(request: HttpRequest, guide_id: int) -> Staff:
 
 
 def _int_or_none(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
+    return positive_int(value)
 
 
 @hq_required
@@ -105,7 +106,7 @@ def guide_transfer(request: HttpRequest, guide_id: int) -> HttpResponse:
     if request.POST.get("all") == "1":
         ids = list(Member.objects.filter(guide=guide).values_list("pk", flat=True))
     else:
-        ids = [int(v) for v in request.POST.getlist("members") if v.isdigit()]
+        ids = [pk for v in request.POST.getlist("members") if (pk := positive_int(v))]
     if ids and Member.objects.filter(pk__in=ids).exclude(guide=guide).exists():
         messages.error(request, _("Some of the chosen customers are not this guide's."))
         return redirect(back)

@@ -21,6 +21,7 @@ from members.services.guides import note_add, task_complete
 from members.services.tags import member_tag_add, member_tag_remove
 from members.services.tiers import tier_card
 from scrm.core.access import mobile_required
+from scrm.core.params import positive_int
 from scrm.org.scoping import Role
 from scrm.org.selectors import store_choices
 
@@ -92,8 +93,8 @@ def customer(request: HttpRequest, member_id: int) -> HttpResponse:
 @require_POST
 def customer_tag_add(request: HttpRequest, member_id: int) -> HttpResponse:
     member = _customer(request, member_id)
-    tag_id = request.POST.get("tag", "")
-    tag = Tag.objects.filter(pk=tag_id, active=True).first() if tag_id.isdigit() else None
+    tag_id = positive_int(request.POST.get("tag"))
+    tag = Tag.objects.filter(pk=tag_id, active=True).first() if tag_id else None
     if tag is None:
         messages.error(request, _("Choose an active tag."))
         return redirect(_card_url(member, "tags"))

@@ -22,6 +22,7 @@ from members.services.tags import (
     tags_bulk_by_staff,
 )
 from scrm.core.access import head_office_required, hq_required
+from scrm.core.params import positive_int
 
 head_office_only = head_office_required(
     gettext_lazy("Only head-office staff can manage tags and tag members in bulk.")
@@ -62,8 +63,8 @@ def tag_edit(request: HttpRequest, kind: str, pk: int | None = None) -> HttpResp
     if pk is not None and instance is None:
         raise Http404
     initial = {}
-    if kind == "tag" and instance is None and request.GET.get("group", "").isdigit():
-        initial["group"] = int(request.GET["group"])
+    if kind == "tag" and instance is None and positive_int(request.GET.get("group")):
+        initial["group"] = positive_int(request.GET.get("group"))
     form = form_class(request.POST or None, instance=instance, initial=initial)
     if request.method == "POST" and form.is_valid():
         saved = tag_settings_save(form=form, actor=request.user)

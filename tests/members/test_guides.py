@@ -541,7 +541,7 @@ def test_guide_figures_this_month(org):
     make_task(org.member_of_guide_a1, guide, due_on=timezone.localdate() - timedelta(days=2))
     (row,) = guide_figures(guides=[guide])
     start_of_month = timezone.localdate().replace(day=1)
-    old_in_month = (now - timedelta(days=40)).date() >= start_of_month
+    old_in_month = timezone.localdate(now - timedelta(days=40)) >= start_of_month
     assert row.customers == 2
     assert row.new_this_month == 1
     assert row.sales == (Decimal("570") if old_in_month else Decimal("70"))
@@ -586,3 +586,33 @@ def test_my_customers_by_segment_and_tier(org):
     assert ids(segment_id=other_store.pk) == set()  # another store's segment: nothing
     assert ids(tier_id=gold.pk) == {mine.pk}
     assert ids(tier_id=silver.pk) == {female.pk}
+
+
+def test_the_pool_is_no_way_round_the_transfer_limit(org):
+    member = org.member_of_guide_a1
+    now = timezone.now()
+    customers_transfer(member_ids=[member.pk], to_guide=org.guide_a1_other, actor=org.hq_admin)
+    customers_transfer(member_ids=[member.pk], to_guide=org.guide_a1, actor=org.hq_admin)
+    customers_to_pool(member_ids=[member.pk], actor=org.hq_admin)
+    before = snapshot()
+    with pytest.raises(MemberError) as exc:
+        customers_transfer(member_ids=[member.pk], to_guide=org.guide_a1_other, actor=org.hq_admin)
+    assert exc.value.code == "transfer_limit"
+    assert snapshot() == before
+    counts = pool_distribute(store=org.a1, actor=org.store_manager_a1, now=now)
+    member.refresh_from_db()
+    assert member.guide_id is None  # kept in the pool, said so
+    assert any("90" in label for label in counts)
+
+
+def test_a_store_manager_cannot_hand_over_another_stores_customers(org):
+    both = StaffFactory(role=Role.GUIDE, stores=[org.a1, org.b1])
+    MemberFactory(home_store=org.a1, guide=both)
+    MemberFactory(home_store=org.b1, guide=both)
+    before = snapshot()
+    with pytest.raises(MemberError) as exc:
+        guide_depart(guide=both, actor=org.store_manager_a1)
+    assert exc.value.code == "customers_elsewhere"
+    assert snapshot() == before
+    guide_depart(guide=both, actor=org.hq_admin)
+    assert not Member.objects.filter(guide=both).exists()

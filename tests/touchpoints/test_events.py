@@ -322,3 +322,86 @@ def test_a_member_posts_only_their_own_events(client: Client, org: Org, wang: Me
     assert body["accepted"] == 1
     assert [(r["index"], r["code"]) for r in body["rejected"]] == [(1, "identity_not_yours")]
     assert list(BehaviourEvent.objects.values_list("member_id", flat=True)) == [wang.pk]
+
+
+# --- what a member's own token may and may not do (review findings) ---------------------
+
+
+def test_a_member_cannot_mint_points_or_link_identities(
+    client: Client, org: Org, wang: Member
+) -> None:
+    from members.models import MergeSuggestion
+    from members.services.auth import _open_session
+
+    earn_rules_ensure_defaults()
+    IdentityFactory(member=org.member_b1, kind="unionid", value="u-qian")
+    auth = f"Bearer {_open_session(wang, 'wx-app').access}"
+    members_before = Member.all_objects.count()
+    batch = (
+        [{"id": f"reg-{n}", "type": "register", "time": now_iso(minutes=-1)} for n in range(5)]
+        + [{"id": f"sign-{n}", "type": "sign_in", "time": now_iso(days=-n)} for n in range(3)]
+        + [
+            event("x-1", identity=[{"kind": "phone", "value": "13912345678"}]),
+            event(
+                "x-2",
+                identity=[
+                    {"kind": "unionid", "value": "u-wang"},
+                    {"kind": "phone", "value": "13912345679"},
+                ],
+            ),
+            event("x-3", identity=[{"kind": "unionid", "value": "u-qian"}]),
+        ]
+    )
+    body = post(client, {"events": batch}, auth).json()
+    assert body["accepted"] == 8
+    assert [r["code"] for r in body["rejected"]] == ["identity_not_yours"] * 3
+    assert Member.all_objects.count() == members_before
+    assert not Identity.objects.filter(value__startswith="+861391234567").exists()
+    assert not MergeSuggestion.objects.exists()
+    events_apply(ids=list(BehaviourEvent.objects.values_list("pk", flat=True)))
+    rules = dict(EarnRule.objects.values_list("event", "points"))
+    earned = sum(LedgerEntry.objects.filter(account__member=wang).values_list("amount", flat=True))
+    assert earned == rules["register"] + rules["sign_in"]  # once each, however many sent
+
+
+def test_two_sources_may_use_the_same_ids(client: Client, wang: Member, key: str) -> None:
+    from members.services.auth import _open_session
+
+    auth = f"Bearer {_open_session(wang, 'wx-app').access}"
+    mine = {"events": [{"id": "1", "type": "like", "time": now_iso(minutes=-1)}]}
+    assert post(client, mine, auth).json()["accepted"] == 1
+    assert post(client, {"events": [event("1")]}, f"EventKey {key}").json()["accepted"] == 1
+    assert post(client, mine, auth).json()["duplicates"] == 1
+    assert BehaviourEvent.objects.count() == 2
+
+
+def test_a_nul_character_refuses_only_that_event(wang: Member) -> None:
+    result = events_ingest(
+        events=[event(1, properties={"note": "a\x00b"}), event("2\x00"), event(3)]
+    )
+    assert result.accepted == 1
+    assert [(r.index, r.code) for r in result.rejected] == [
+        (0, "nul_character"),
+        (1, "nul_character"),
+    ]
+
+
+def test_effects_follow_a_merge_made_after_the_event_arrived(org: Org, wang: Member) -> None:
+    from members.services.merge import member_merge
+
+    earn_rules_ensure_defaults()
+    result = events_ingest(events=[event(1, kind="share")])
+    member_merge(keep=org.member_b1, drop=wang, actor=org.hq_admin)
+    effects = events_apply(ids=result.event_ids)
+    assert effects.events == 1 and effects.points == EarnRule.objects.get(event="share").points
+    assert LedgerEntry.objects.get().account.member_id == org.member_b1.pk
+
+
+def test_a_merge_moves_behaviour_and_undo_moves_it_back(org: Org, wang: Member) -> None:
+    from members.services.merge import member_merge, member_merge_undo
+
+    result = events_ingest(events=[event(1)])
+    merge = member_merge(keep=org.member_b1, drop=wang, actor=org.hq_admin)
+    assert BehaviourEvent.objects.get(pk=result.event_ids[0]).member_id == org.member_b1.pk
+    member_merge_undo(merge=merge, actor=org.hq_admin)
+    assert BehaviourEvent.objects.get(pk=result.event_ids[0]).member_id == wang.pk

@@ -156,15 +156,21 @@ def test_nps_and_the_problem_ranking(org: Org, nps: Survey) -> None:
             submitted_at=now,
         )
         response.categories.set(categories)
-    summary = feedback_summary(user=org.hq_admin, start=now.date(), end=now.date())
+    summary = feedback_summary(
+        user=org.hq_admin, start=timezone.localdate(now), end=timezone.localdate(now)
+    )
     assert (summary["nps"]["n"], summary["nps"]["score"]) == (5, 0)  # (2 - 2) / 5
     assert [(r["categories__name"], r["n"]) for r in summary["ranking"]] == [
         ("服务态度", 2),
         ("产品质量", 1),
     ]
-    elsewhere = feedback_summary(user=org.store_manager_a1, start=now.date(), end=now.date())
+    elsewhere = feedback_summary(
+        user=org.store_manager_a1, start=timezone.localdate(now), end=timezone.localdate(now)
+    )
     assert elsewhere["nps"]["n"] == 5
-    client_b = feedback_summary(user=org.guide_b1, start=now.date(), end=now.date())
+    client_b = feedback_summary(
+        user=org.guide_b1, start=timezone.localdate(now), end=timezone.localdate(now)
+    )
     assert client_b["nps"]["n"] == 0
 
 

@@ -197,3 +197,34 @@ def test_home_shows_alerts_and_notifications_until_read(
     alert.refresh_from_db()
     assert (alert.status, alert.acknowledged_by_id) == ("acknowledged", org.hq_operator.pk)
     assert client.post(f"/hq/touchpoints/alerts/{alert.pk}/ack/").status_code == 404
+
+
+def test_odd_query_values_get_a_clear_answer(en: Client, org: Org) -> None:
+    client = en
+    client.force_login(org.hq_operator)
+    for params in ({"from": "2026-02-30"}, {"to": "2026-13-01"}):
+        page = client.get("/hq/touchpoints/health/", params)
+        assert page.status_code == 200
+        assert "Dates are written YYYY-MM-DD" in page.content.decode()
+        assert client.get("/hq/feedback/", params).status_code == 200
+    assert client.get("/hq/touchpoints/health/", {"store": "²"}).status_code == 404
+    assert client.get("/hq/touchpoints/health/", {"channel": "²"}).status_code == 200
+    assert client.get("/hq/guides/", {"store": "²"}).status_code == 200
+
+
+def test_a_first_purchase_is_credited_once(org: Org, places: dict[str, Touchpoint]) -> None:
+    today = timezone.localdate()
+    day1, day2 = today - timedelta(days=2), today - timedelta(days=1)
+    buyer = MemberFactory(first_order_at=at(today, 9), order_count=1)
+    early_buyer = MemberFactory(first_order_at=at(day1, 8), order_count=1)
+    plant(places["a1"], buyer, "scan", at(day1, 10))
+    plant(places["a1"], buyer, "scan", at(day2, 10))
+    plant(places["b1"], buyer, "follow", at(day2, 11))
+    plant(places["a1"], early_buyer, "scan", at(day1, 12))  # bought before the scan
+    health_refresh(days=3, today=today)
+    credited = sorted(
+        TouchpointDay.objects.filter(first_purchases__gt=0).values_list(
+            "touchpoint_id", "day", "first_purchases"
+        )
+    )
+    assert credited == [(places["a1"].pk, day1, 1)]

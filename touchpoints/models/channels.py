@@ -239,7 +239,9 @@ class BehaviourEvent(models.Model):
     once, after the batch commits; `applied_at` records that."""
 
     id = models.BigAutoField(primary_key=True)
-    client_event_id = models.CharField(_("client event id"), max_length=64, unique=True)
+    # The source's own id under its prefix ("c<client>:" or "m<member>:"): a replay from
+    # the same source is ignored, and sources cannot collide.
+    client_event_id = models.CharField(_("client event id"), max_length=80, unique=True)
     # No foreign-key constraints on the hot insert path: events are written in batches of
     # hundreds and each check is a lookup at commit. Members are never deleted (erasure
     # anonymises them) and touchpoints are protected by the app.

@@ -74,7 +74,12 @@ def qr_code_save(
         if cap is not None and cap < 1:
             raise MemberError("cap_invalid", _("A daily cap is at least 1."))
         seen.add(guide.pk)
-    qr = form.save()
+    # Lock the code (a scan moves its rotation under the same lock) and write only what
+    # the form holds, never a stale `next_position`.
+    QrCode.objects.select_for_update().filter(pk=qr.pk).first()
+    qr = form.save(commit=False)
+    qr.save(update_fields=[name for name in form.fields if name != "tags"])
+    form.save_m2m()
     old = list(QrCodeGuide.objects.filter(qr_code=qr).values_list("guide_id", "daily_cap"))
     QrCodeGuide.objects.filter(qr_code=qr).delete()
     QrCodeGuide.objects.bulk_create(
@@ -83,8 +88,7 @@ def qr_code_save(
     )
     new = [(guide.pk, cap) for guide, cap in rotation]
     if new != old:
-        qr.next_position = 0
-        qr.save(update_fields=["next_position"])
+        QrCode.objects.filter(pk=qr.pk).update(next_position=0)
     audit_record(
         actor=actor,
         action="qr_code.update",

@@ -15,20 +15,24 @@ was lost.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from members.models import IdentityKind
+from members.models import IdentityKind, Member
 from members.services.errors import MemberError
 from members.services.identity import IdentityKey, identity_key, member_resolve_with_retry
 from touchpoints.models import EventClient, EventType, QrCode, Touchpoint
+
+log = logging.getLogger(__name__)
 
 MAX_BATCH = 500
 MAX_PROPERTIES_BYTES = 4096
@@ -103,6 +107,8 @@ def _identity_keys(raw: Any) -> list[IdentityKey]:
 def _check(index: int, raw: Any, *, now: datetime, own_member: int | None) -> _Valid:
     if not isinstance(raw, dict):
         raise _Bad("event_invalid", _("An event is a JSON object."))
+    if "\\u0000" in json.dumps(raw):  # PostgreSQL text and jsonb cannot hold NUL
+        raise _Bad("nul_character", _("The event contains a NUL character."))
     client_id = raw.get("id")
     if not isinstance(client_id, str) or not 1 <= len(client_id.strip()) <= 64:
         raise _Bad("id_invalid", _("Each event needs its own id of 1–64 characters."))
@@ -211,13 +217,22 @@ def events_ingest(
     valid = [e for e in valid if e.member_id is not None and e.index not in _rejected(result)]
     if not valid:
         return result
+    # Each source's ids are its own: stored under the source's prefix, so one client (or
+    # member) can never make another's event look like a replay.
+    prefix = (
+        f"c{client.pk}:"
+        if client is not None
+        else f"m{member_id}:"
+        if member_id is not None
+        else ""
+    )
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             INSERT_SQL,
             [
                 now,
                 client.pk if client is not None else None,
-                [e.client_id for e in valid],
+                [prefix + e.client_id for e in valid],
                 [e.member_id for e in valid],
                 [e.type for e in valid],
                 [e.occurred_at for e in valid],
@@ -247,6 +262,21 @@ def _resolve_members(valid: list[_Valid], result: BatchResult, *, member_id: int
         if not event.keys:
             event.member_id = member_id
             continue
+        if member_id is not None:
+            # A member posting for themselves may name only identities already theirs:
+            # nothing is linked, created or raised for review from a member's own token.
+            if all(holders.get(k) == member_id for k in event.keys):
+                event.member_id = member_id
+            else:
+                result.rejected.append(
+                    Rejected(
+                        event.index,
+                        event.client_id,
+                        "identity_not_yours",
+                        _("A member posts only their own events."),
+                    )
+                )
+            continue
         members = {holders[k] for k in event.keys if k in holders}
         unknown = [k for k in event.keys if k not in holders]
         if len(members) == 1 and not unknown:
@@ -268,16 +298,6 @@ def _resolve_members(valid: list[_Valid], result: BatchResult, *, member_id: int
             event.member_id = resolution.member.pk
             for key in event.keys:
                 holders[key] = event.member_id
-        if member_id is not None and event.member_id != member_id:
-            result.rejected.append(
-                Rejected(
-                    event.index,
-                    event.client_id,
-                    "identity_not_yours",
-                    _("A member posts only their own events."),
-                )
-            )
-            event.member_id = None
 
 
 def _source(event: _Valid) -> str:
@@ -358,9 +378,16 @@ def events_apply(*, ids: Sequence[int], now: datetime | None = None) -> Effects:
         with connection.cursor() as cursor:
             cursor.execute(CLAIM_SQL, [now, list(ids)])
             rows = cursor.fetchall()
+        # A member merged away since the event arrived: its effects go to the kept member.
+        merged = dict(
+            Member.all_objects.filter(
+                pk__in={row[1] for row in rows}, merged_into__isnull=False
+            ).values_list("pk", "merged_into_id")
+        )
         for pk, member_id, kind, at, touchpoint_id, client_id, properties in sorted(rows):
             if isinstance(properties, str):  # Django hands jsonb back as text
                 properties = json.loads(properties)
+            member_id = merged.get(member_id, member_id)
             effects.events += 1
             touched.add(member_id)
             try:
@@ -369,8 +396,10 @@ def events_apply(*, ids: Sequence[int], now: datetime | None = None) -> Effects:
                         award = points_award(
                             member_id=member_id,
                             event=EARNING[kind],
-                            reference=f"event:{client_id}",
-                            now=at,
+                            reference=_earning_reference(kind, member_id, client_id, now),
+                            # Caps count by when the event reached us: a client cannot
+                            # backdate events into days it has not used up yet.
+                            now=now,
                         )
                         effects.points += award.points
                     if kind == EventType.SCAN and touchpoint_id is not None:
@@ -393,6 +422,8 @@ def events_apply(*, ids: Sequence[int], now: datetime | None = None) -> Effects:
                         effects.tickets += ticket is not None
             except (MemberError, PointsError) as exc:
                 effects.refused.append(f"{pk}:{exc.code}")
+            except ObjectDoesNotExist:  # its member or touchpoint is gone: nothing to do
+                effects.refused.append(f"{pk}:gone")
         from members.services.lifecycle import lifecycle_refresh_ids
 
         lifecycle_refresh_ids(ids=sorted(touched), reason="behaviour event", now=now)
@@ -401,6 +432,16 @@ def events_apply(*, ids: Sequence[int], now: datetime | None = None) -> Effects:
 
         transaction.on_commit(lambda: auto_tag_members.delay(sorted(touched)))
     return effects
+
+
+def _earning_reference(kind: str, member_id: int, client_id: str, now: datetime) -> str:
+    """Once a day for a sign-in, once ever for registering, once per event otherwise
+    (whose daily and monthly caps then bound what a client can earn)."""
+    if kind == EventType.SIGN_IN:
+        return f"sign_in:{member_id}:{timezone.localdate(now).isoformat()}"
+    if kind == EventType.REGISTER:
+        return f"register:{member_id}"
+    return f"event:{client_id}"
 
 
 def events_apply_stale(*, older_than: timedelta = timedelta(minutes=2), batch: int = 2000) -> int:
@@ -417,4 +458,14 @@ def events_apply_stale(*, older_than: timedelta = timedelta(minutes=2), batch: i
         )
         if not ids:
             return applied
-        applied += events_apply(ids=ids).events
+        try:
+            applied += events_apply(ids=ids).events
+        except Exception:
+            # One event whose effects keep failing must not hold back every event
+            # behind it: apply one by one, and set aside the ones that fail (logged).
+            for event_id in ids:
+                try:
+                    applied += events_apply(ids=[event_id]).events
+                except Exception:
+                    log.exception("effects of behaviour event %s failed; set aside", event_id)
+                    BehaviourEvent.objects.filter(pk=event_id).update(applied_at=timezone.now())

@@ -43,7 +43,7 @@ def _midnight(day: date) -> datetime:
 REFRESH_SQL = """
 WITH ev AS MATERIALIZED (
     SELECT e.touchpoint_id, (e.occurred_at AT TIME ZONE %(tz)s)::date AS day, e.member_id,
-           e.type, e.properties
+           e.type, e.properties, e.occurred_at
     FROM touchpoints_behaviourevent e
     WHERE e.touchpoint_id IS NOT NULL AND e.occurred_at >= %(start)s AND e.occurred_at < %(end)s
 ), counted AS (
@@ -55,13 +55,18 @@ WITH ev AS MATERIALIZED (
            count(*) FILTER (WHERE type = 'review'
                             AND (properties->>'rating')::int <= %(negative)s) AS negative_reviews
     FROM ev GROUP BY touchpoint_id, day
+), first_contact AS (
+    -- A first purchase is credited once: to the person's earliest contact in the range,
+    -- when it came after that contact and within the window.
+    SELECT DISTINCT ON (member_id) member_id, touchpoint_id, day, occurred_at
+    FROM ev WHERE type = ANY(%(contacts)s)
+    ORDER BY member_id, occurred_at
 ), converted AS (
     SELECT c.touchpoint_id, c.day, count(*) AS first_purchases
-    FROM (SELECT DISTINCT touchpoint_id, day, member_id FROM ev
-          WHERE type = ANY(%(contacts)s)) c
+    FROM first_contact c
     JOIN members_member m ON m.id = c.member_id
-    WHERE m.first_order_at >= (c.day::timestamp AT TIME ZONE %(tz)s)
-      AND m.first_order_at < ((c.day + %(window)s + 1)::timestamp AT TIME ZONE %(tz)s)
+    WHERE m.first_order_at >= c.occurred_at
+      AND m.first_order_at < c.occurred_at + make_interval(days => %(window)s)
     GROUP BY c.touchpoint_id, c.day
 )
 INSERT INTO touchpoints_touchpointday (touchpoint_id, day, new_contacts, new_members,

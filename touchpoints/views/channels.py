@@ -10,7 +10,8 @@ import segno
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Count, Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -37,6 +38,7 @@ from touchpoints.models import (
     QrCodeGuide,
     QrGuideDay,
     Touchpoint,
+    TouchpointDay,
 )
 from touchpoints.services.channels import (
     channel_save,
@@ -73,11 +75,17 @@ def _rotation_guides(request: HttpRequest, touchpoint: Touchpoint) -> QuerySet[S
 
 @hq_required
 def touchpoint_list(request: HttpRequest) -> HttpResponse:
-    since = timezone.now() - timedelta(days=7)
+    since = timezone.localdate() - timedelta(days=6)
+    contacts = (
+        TouchpointDay.objects.filter(touchpoint=OuterRef("pk"), day__gte=since)
+        .values("touchpoint")
+        .annotate(n=Sum("new_contacts"))
+        .values("n")
+    )
     touchpoints: QuerySet[Any] = (
         Touchpoint.objects.for_user(request.user)
         .select_related("channel", "store")
-        .annotate(events_7d=Count("events", filter=Q(events__occurred_at__gte=since)))
+        .annotate(contacts_7d=Coalesce(Subquery(contacts), 0))
         .order_by("channel__kind", "channel__name", "name")
     )
     search = request.GET.get("q", "").strip()[:50]

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods
 
 from members.services.errors import MemberError
 from scrm.core.access import hq_required
+from scrm.core.params import positive_int
 from scrm.org.models import Staff
 from touchpoints import selectors
 from touchpoints.models import Ticket, TicketStatus
@@ -63,7 +64,8 @@ def ticket_detail(request: HttpRequest, pk: int) -> HttpResponse:
     staff: Any = Staff.objects.for_user(request.user).filter(is_active=True).exclude(role="guide")
     if request.method == "POST":
         assignee_id = request.POST.get("assignee", "")
-        assignee = staff.filter(pk=int(assignee_id)).first() if assignee_id.isdigit() else None
+        wanted = positive_int(assignee_id)
+        assignee = staff.filter(pk=wanted).first() if wanted else None
         if assignee_id and assignee is None:
             messages.error(request, _("Choose someone you work with."))
         else:

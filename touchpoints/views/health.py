@@ -12,11 +12,11 @@ from django.db.models import QuerySet, Sum
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from scrm.core.access import hq_required
+from scrm.core.params import parse_day, positive_int
 from scrm.org.models import Store
 from touchpoints.models import Channel, TouchpointAlert, TouchpointDay
 from touchpoints.services.health import alert_acknowledge, alert_message
@@ -34,8 +34,8 @@ FIGURES = (
 
 def date_range(request: HttpRequest) -> tuple[date, date]:
     today = timezone.localdate()
-    start = parse_date(request.GET.get("from", "") or "") if request.GET.get("from") else None
-    end = parse_date(request.GET.get("to", "") or "") if request.GET.get("to") else None
+    start = parse_day(request.GET.get("from")) if request.GET.get("from") else None
+    end = parse_day(request.GET.get("to")) if request.GET.get("to") else None
     if (request.GET.get("from") and start is None) or (request.GET.get("to") and end is None):
         messages.error(request, _("Dates are written YYYY-MM-DD; showing the last 30 days."))
         start = end = None
@@ -56,12 +56,13 @@ def health(request: HttpRequest) -> HttpResponse:
     stores: QuerySet[Any] = Store.objects.for_user(request.user).order_by("code")
     store_id = request.GET.get("store", "")
     if store_id:
-        if not store_id.isdigit() or not stores.filter(pk=int(store_id)).exists():
+        wanted = positive_int(store_id)
+        if wanted is None or not stores.filter(pk=wanted).exists():
             raise Http404
-        days = days.filter(touchpoint__store_id=int(store_id))
+        days = days.filter(touchpoint__store_id=wanted)
     channel_id = request.GET.get("channel", "")
-    if channel_id.isdigit():
-        days = days.filter(touchpoint__channel_id=int(channel_id))
+    if positive_int(channel_id):
+        days = days.filter(touchpoint__channel_id=positive_int(channel_id))
     sums = {name: Sum(name) for name in FIGURES}
     rows = list(
         days.values(
