@@ -377,12 +377,20 @@ def test_two_sources_may_use_the_same_ids(client: Client, wang: Member, key: str
 
 def test_a_nul_character_refuses_only_that_event(wang: Member) -> None:
     result = events_ingest(
-        events=[event(1, properties={"note": "a\x00b"}), event("2\x00"), event(3)]
+        events=[
+            event(1, properties={"note": "a\x00b"}),
+            event("2\x00"),
+            event(3),
+            event(4, identity=[{"kind": "unionid", "value": "u\x00x"}]),
+            event(5, touchpoint="qr\x00"),
+        ]
     )
     assert result.accepted == 1
     assert [(r.index, r.code) for r in result.rejected] == [
         (0, "nul_character"),
         (1, "nul_character"),
+        (3, "nul_character"),
+        (4, "nul_character"),
     ]
 
 

@@ -74,6 +74,7 @@ class _Valid:
     touchpoint: str
     qr: str
     properties: dict[str, Any]
+    properties_json: str
     member_id: int | None = None
     touchpoint_id: int | None = None
 
@@ -104,11 +105,19 @@ def _identity_keys(raw: Any) -> list[IdentityKey]:
     return keys
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def _check(index: int, raw: Any, *, now: datetime, own_member: int | None) -> _Valid:
     if not isinstance(raw, dict):
         raise _Bad("event_invalid", _("An event is a JSON object."))
-    if "\\u0000" in json.dumps(raw):  # PostgreSQL text and jsonb cannot hold NUL
-        raise _Bad("nul_character", _("The event contains a NUL character."))
     client_id = raw.get("id")
     if not isinstance(client_id, str) or not 1 <= len(client_id.strip()) <= 64:
         raise _Bad("id_invalid", _("Each event needs its own id of 1–64 characters."))
@@ -126,7 +135,11 @@ def _check(index: int, raw: Any, *, now: datetime, own_member: int | None) -> _V
     properties = raw.get("properties", {})
     if not isinstance(properties, dict):
         raise _Bad("properties_invalid", _("Properties are a JSON object."))
-    if len(json.dumps(properties, ensure_ascii=False)) > MAX_PROPERTIES_BYTES:
+    dumped = json.dumps(properties, ensure_ascii=False)
+    # PostgreSQL text and jsonb cannot hold NUL: refuse the event, not the batch.
+    if "\\u0000" in dumped or _has_nul([client_id, raw.get("touchpoint"), raw.get("identity")]):
+        raise _Bad("nul_character", _("The event contains a NUL character."))
+    if len(dumped) > MAX_PROPERTIES_BYTES:
         raise _Bad("properties_too_large", _("Properties are limited to 4 KB."))
     needs_identity = "identity" in raw or own_member is None
     keys = _identity_keys(raw.get("identity")) if needs_identity else []
@@ -138,7 +151,9 @@ def _check(index: int, raw: Any, *, now: datetime, own_member: int | None) -> _V
         rating = properties.get("rating")
         if not isinstance(rating, int) or isinstance(rating, bool) or not 1 <= rating <= 5:
             raise _Bad("rating_invalid", _("A review needs a rating from 1 to 5."))
-    return _Valid(index, client_id.strip(), kind, at, keys, touchpoint[:40], qr[:32], properties)
+    return _Valid(
+        index, client_id.strip(), kind, at, keys, touchpoint[:40], qr[:32], properties, dumped
+    )
 
 
 def _holders(keys: Iterable[IdentityKey]) -> dict[IdentityKey, int]:
@@ -237,7 +252,7 @@ def events_ingest(
                 [e.type for e in valid],
                 [e.occurred_at for e in valid],
                 [e.touchpoint_id for e in valid],
-                [json.dumps(e.properties, ensure_ascii=False) for e in valid],
+                [e.properties_json for e in valid],
             ],
         )
         ids = [row[0] for row in cursor.fetchall()]
