@@ -1,1 +1,0 @@
-"""Templates, campaigns, broadcasts and journeys arrive with the campaigns issue."""

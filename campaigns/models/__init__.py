@@ -1,0 +1,31 @@
+from campaigns.models.broadcasts import (
+    Broadcast,
+    BroadcastStatus,
+    Delivery,
+    DeliveryStatus,
+    SuppressionReason,
+)
+from campaigns.models.messaging import (
+    FrequencyRule,
+    GatewayKind,
+    MarketingOptOut,
+    Material,
+    MaterialKind,
+    SandboxCall,
+    SandboxFault,
+)
+
+__all__ = [
+    "Broadcast",
+    "BroadcastStatus",
+    "Delivery",
+    "DeliveryStatus",
+    "FrequencyRule",
+    "GatewayKind",
+    "MarketingOptOut",
+    "Material",
+    "MaterialKind",
+    "SandboxCall",
+    "SandboxFault",
+    "SuppressionReason",
+]

@@ -1,0 +1,130 @@
+"""Broadcasts (群发): one message to an audience, and one delivery row per (broadcast,
+member) — the database, not the broker, decides what was sent."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from campaigns.models.messaging import GatewayKind, Material
+from members.models import Member, Segment
+from scrm.org.models import Store
+from scrm.org.scoping import Scope, ScopedQuerySet
+
+
+class BroadcastStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    PENDING = "pending", _("Waiting for approval")
+    APPROVED = "approved", _("Approved")
+    SENDING = "sending", _("Sending")
+    DONE = "done", _("Sent")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class Broadcast(models.Model):
+    name = models.CharField(_("name"), max_length=100)
+    channel = models.CharField(_("channel"), max_length=20, choices=GatewayKind.choices)
+    material = models.ForeignKey(
+        Material, on_delete=models.PROTECT, related_name="broadcasts", verbose_name=_("content")
+    )
+    segment = models.ForeignKey(
+        Segment,
+        on_delete=models.PROTECT,
+        related_name="broadcasts",
+        verbose_name=_("audience"),
+        help_text=_("A dynamic segment is evaluated when the broadcast is planned."),
+    )
+    store = models.ForeignKey(
+        Store,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        verbose_name=_("store"),
+        help_text=_("A store's own broadcast (needs head office's approval); empty: HQ."),
+    )
+    status = models.CharField(
+        _("status"), max_length=12, choices=BroadcastStatus.choices, default=BroadcastStatus.DRAFT
+    )
+    scheduled_at = models.DateTimeField(_("send at"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("by")
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("approved by"),
+    )
+    planned_at = models.DateTimeField(_("planned at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    scope: ClassVar[Scope] = Scope(store="store", region=("store__region",), guide=None)
+    objects = ScopedQuerySet["Broadcast"].as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("broadcast")
+        verbose_name_plural = _("broadcasts")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DeliveryStatus(models.TextChoices):
+    PLANNED = "planned", _("Planned")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
+    SUPPRESSED = "suppressed", _("Not sent")
+
+
+class SuppressionReason(models.TextChoices):
+    OPTED_OUT = "opted_out", _("Opted out")
+    FREQUENCY_CAP = "frequency_cap", _("Frequency cap")
+    NO_IDENTITY = "no_identity", _("No identity for the channel")
+    NOT_FRIEND = "not_friend", _("Not a WeCom friend")
+    LIMIT = "limit_reached", _("Monthly limit reached")
+
+
+class Delivery(models.Model):
+    """One member's copy of a broadcast. Planned set-based at once; each is sent at most
+    once (the row is locked while it is sent, and the gateway is asked before a resend)."""
+
+    id = models.BigAutoField(primary_key=True)
+    broadcast = models.ForeignKey(
+        Broadcast, on_delete=models.CASCADE, related_name="deliveries", db_index=False
+    )
+    member = models.ForeignKey(
+        Member, on_delete=models.DO_NOTHING, db_constraint=False, related_name="deliveries"
+    )
+    channel = models.CharField(max_length=20, choices=GatewayKind.choices)
+    send_day = models.DateField(_("send day"))
+    status = models.CharField(
+        _("status"), max_length=12, choices=DeliveryStatus.choices, default=DeliveryStatus.PLANNED
+    )
+    reason = models.CharField(
+        _("reason"), max_length=20, choices=SuppressionReason.choices, blank=True
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    provider_ref = models.CharField(max_length=100, blank=True)
+    error = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("delivery")
+        verbose_name_plural = _("deliveries")
+        constraints = [
+            models.UniqueConstraint(fields=["broadcast", "member"], name="delivery_once")
+        ]
+        indexes = [
+            models.Index(fields=["broadcast", "status", "id"], name="delivery_queue_idx"),
+            # Frequency caps count a member's deliveries by day and month.
+            models.Index(fields=["member", "send_day"], name="delivery_member_day_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.broadcast_id}→{self.member_id} {self.status}"
