@@ -1,0 +1,220 @@
+"""Sending a planned broadcast exactly once per member, whatever crashes.
+
+- `broadcast_dispatch` hands out the planned deliveries in id ranges of about a thousand,
+  one Celery task each (a million recipients is a thousand broker messages).
+- `send_chunk` takes up to 100 planned rows of its range at a time with
+  `FOR UPDATE SKIP LOCKED` (two tasks on the same range never take the same row), asks a
+  non-idempotent gateway which of their keys already went out (a worker killed after
+  sending and before committing leaves exactly that), checks opt-outs and caps again,
+  sends the rest, and writes every row's outcome in one statement before committing.
+  A transient failure leaves the row planned for a later try, with backoff.
+- `broadcast_sweep` (beat, every minute) re-dispatches what is still planned after its
+  task should have run — a lost message or a killed worker — and closes finished
+  broadcasts. Re-dispatching is harmless: rows are taken under lock, once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from campaigns.gateways import gateway_for
+from campaigns.models import Broadcast, BroadcastStatus
+from campaigns.services.content import render
+
+CHUNK = 1000
+BATCH = 100
+MAX_ATTEMPTS = 5
+STALE = timedelta(minutes=2)
+
+
+def delivery_key(broadcast_id: int, member_id: int) -> str:
+    return f"b{broadcast_id}:m{member_id}"
+
+
+def broadcast_dispatch(*, broadcast_id: int) -> int:
+    """Enqueue one task per range of about CHUNK planned deliveries (after commit)."""
+    from campaigns.tasks import send_broadcast_chunk
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT min(id), max(id) FROM (
+                SELECT id, (row_number() OVER (ORDER BY id) - 1) / %s AS chunk
+                FROM campaigns_delivery WHERE broadcast_id = %s AND status = 'planned'
+            ) numbered GROUP BY chunk ORDER BY 1
+            """,
+            [CHUNK, broadcast_id],
+        )
+        ranges = cursor.fetchall()
+    for low, high in ranges:
+        transaction.on_commit(partial(send_broadcast_chunk.delay, broadcast_id, low, high))
+    return len(ranges)
+
+
+@dataclass
+class ChunkStats:
+    sent: int = 0
+    recovered: int = 0
+    suppressed: int = 0
+    failed: int = 0
+    retry: int = 0
+
+
+TAKE_SQL = """
+SELECT d.id, d.member_id, d.attempts
+FROM campaigns_delivery d
+WHERE d.broadcast_id = %s AND d.id BETWEEN %s AND %s AND d.status = 'planned'
+ORDER BY d.id LIMIT %s
+FOR UPDATE SKIP LOCKED
+"""
+
+WRITE_SQL = """
+UPDATE campaigns_delivery d
+SET status = u.status, reason = u.reason, attempts = d.attempts + 1,
+    sent_at = CASE WHEN u.status = 'sent' THEN %s ELSE d.sent_at END,
+    provider_ref = u.ref, error = u.error
+FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[])
+    AS u(id, status, reason, ref, error)
+WHERE d.id = u.id
+"""
+
+# Opt-outs and caps are checked again at send time: consent withdrawn after planning, or
+# another campaign that reached the member first, wins.
+RECHECK_SQL = """
+SELECT m.id,
+       EXISTS (SELECT 1 FROM campaigns_marketingoptout o
+               WHERE o.member_id = m.id AND o.channel IN ('', %(channel)s)) AS opted_out,
+       m.name,
+       COALESCE((SELECT t.name FROM members_membertier s JOIN members_tier t ON t.id = s.tier_id
+                 WHERE s.member_id = m.id), '') AS tier,
+       COALESCE((SELECT a.balance FROM members_pointsaccount a
+                 WHERE a.member_id = m.id AND a.kind = 'activity'), 0) AS points,
+       COALESCE((SELECT COALESCE(NULLIF(g.display_name, ''), g.username)
+                 FROM org_staff g WHERE g.id = m.guide_id), '') AS guide
+FROM members_member m WHERE m.id = ANY(%(ids)s)
+"""
+
+
+def _over_cap(broadcast: Broadcast, member_ids: list[int], day: Any) -> set[int]:
+    """Members who already got as many messages as a cap allows, from other broadcasts
+    sent on the same day or month."""
+    from campaigns.models import FrequencyRule
+
+    over: set[int] = set()
+    month_start = day.replace(day=1)
+    with connection.cursor() as cursor:
+        for rule in FrequencyRule.objects.filter(channel__in=["", broadcast.channel]):
+            for limit, since in ((rule.per_day, day), (rule.per_month, month_start)):
+                if limit is None:
+                    continue
+                channel_test = " AND d.channel = %s" if rule.channel else ""
+                params: list[Any] = [member_ids, since, day, broadcast.pk]
+                if rule.channel:
+                    params.append(rule.channel)
+                cursor.execute(
+                    "SELECT d.member_id FROM campaigns_delivery d WHERE d.member_id = ANY(%s) "
+                    "AND d.status = 'sent' AND d.send_day >= %s AND d.send_day <= %s "
+                    f"AND d.broadcast_id <> %s{channel_test} "
+                    "GROUP BY d.member_id HAVING count(*) >= %s",
+                    [*params, limit],
+                )
+                over |= {row[0] for row in cursor.fetchall()}
+    return over
+
+
+def send_chunk(
+    *, broadcast_id: int, low: int, high: int, now: datetime | None = None
+) -> ChunkStats:
+    """Send the planned deliveries of one id range, BATCH rows per transaction."""
+    broadcast = Broadcast.objects.select_related("material").get(pk=broadcast_id)
+    stats = ChunkStats()
+    if broadcast.status != BroadcastStatus.SENDING:
+        return stats  # cancelled, or done meanwhile
+    gateway = gateway_for(broadcast.channel)
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(TAKE_SQL, [broadcast_id, low, high, BATCH])
+            rows = cursor.fetchall()
+            if not rows:
+                break
+            member_ids = [member_id for _id, member_id, _attempts in rows]
+            keys = {pk: delivery_key(broadcast_id, member_id) for pk, member_id, _a in rows}
+            already = set() if gateway.idempotent else gateway.sent_keys(list(keys.values()))
+            cursor.execute(RECHECK_SQL, {"channel": broadcast.channel, "ids": member_ids})
+            people = {row[0]: row for row in cursor.fetchall()}
+            capped = _over_cap(broadcast, member_ids, timezone.localdate(now or timezone.now()))
+            outcome: list[tuple[int, str, str, str, str]] = []
+            for pk, member_id, attempts in rows:
+                key = keys[pk]
+                person = people.get(member_id)
+                if key in already:
+                    outcome.append((pk, "sent", "", "recovered", ""))
+                    stats.recovered += 1
+                    continue
+                if person is None or person[1]:
+                    outcome.append((pk, "suppressed", "opted_out", "", ""))
+                    stats.suppressed += 1
+                    continue
+                if member_id in capped:
+                    outcome.append((pk, "suppressed", "frequency_cap", "", ""))
+                    stats.suppressed += 1
+                    continue
+                content = render(
+                    broadcast.material.body,
+                    {"name": person[2], "tier": person[3], "points": person[4], "guide": person[5]},
+                )
+                result = gateway.send(key=key, member_id=member_id, content=content)
+                if result.status == "sent":
+                    outcome.append((pk, "sent", "", result.ref, ""))
+                    stats.sent += 1
+                elif result.status in ("limit_reached", "not_friend"):
+                    outcome.append((pk, "suppressed", result.status, "", ""))
+                    stats.suppressed += 1
+                elif attempts + 1 >= MAX_ATTEMPTS:
+                    outcome.append((pk, "failed", "", "", result.status))
+                    stats.failed += 1
+                else:
+                    outcome.append((pk, "planned", "", "", result.status))
+                    stats.retry += 1
+            cursor.execute(
+                WRITE_SQL,
+                [
+                    now or timezone.now(),
+                    [o[0] for o in outcome],
+                    [o[1] for o in outcome],
+                    [o[2] for o in outcome],
+                    [o[3] for o in outcome],
+                    [o[4] for o in outcome],
+                ],
+            )
+        if stats.retry:
+            break  # transient errors: try again later rather than spin on them now
+    if stats.retry:
+        from campaigns.tasks import send_broadcast_chunk
+
+        send_broadcast_chunk.apply_async((broadcast_id, low, high), countdown=5)
+    return stats
+
+
+def broadcast_sweep(*, now: datetime | None = None) -> int:
+    """Re-dispatch broadcasts still holding planned rows after their tasks should have
+    run, and mark finished ones done. Returns the chunks re-dispatched."""
+    now = now or timezone.now()
+    redispatched = 0
+    for broadcast in Broadcast.objects.filter(
+        status=BroadcastStatus.SENDING, planned_at__lt=now - STALE
+    ):
+        if broadcast.deliveries.filter(status="planned").exists():
+            with transaction.atomic():
+                redispatched += broadcast_dispatch(broadcast_id=broadcast.pk)
+        else:
+            Broadcast.objects.filter(pk=broadcast.pk, status=BroadcastStatus.SENDING).update(
+                status=BroadcastStatus.DONE
+            )
+    return redispatched

@@ -1,0 +1,20 @@
+from celery import shared_task
+
+
+@shared_task
+def send_broadcast_chunk(broadcast_id: int, low: int, high: int) -> dict[str, int]:
+    """Send one range of a broadcast's deliveries. Safe to run twice, or twice at once:
+    rows are taken under lock and a gateway is asked before any resend."""
+    from dataclasses import asdict
+
+    from campaigns.services.sending import send_chunk
+
+    return asdict(send_chunk(broadcast_id=broadcast_id, low=low, high=high))
+
+
+@shared_task
+def sweep_broadcasts() -> int:
+    """Every minute: re-dispatch chunks whose task was lost; close finished broadcasts."""
+    from campaigns.services.sending import broadcast_sweep
+
+    return broadcast_sweep()
