@@ -13,6 +13,14 @@ def send_broadcast_chunk(broadcast_id: int, low: int, high: int) -> dict[str, in
 
 
 @shared_task
+def start_due_broadcasts() -> int:
+    """Every minute: approved broadcasts whose time has come are planned and sent."""
+    from campaigns.services.broadcasts import broadcasts_start_due
+
+    return broadcasts_start_due()
+
+
+@shared_task
 def sweep_broadcasts() -> int:
     """Every minute: re-dispatch chunks whose task was lost; close finished broadcasts."""
     from campaigns.services.sending import broadcast_sweep

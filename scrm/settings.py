@@ -272,6 +272,10 @@ CELERY_BEAT_SCHEDULE = {
     "rfm-recount": {"task": "members.tasks.recount_rfm", "schedule": timedelta(minutes=5)},
     "rfm-review": {"task": "members.tasks.review_rfm", "schedule": crontab(hour=3, minute=45)},
     "auto-tags": {"task": "members.tasks.apply_auto_tag_rules", "schedule": timedelta(minutes=15)},
+    "broadcast-start": {
+        "task": "campaigns.tasks.start_due_broadcasts",
+        "schedule": timedelta(minutes=1),
+    },
     "broadcast-sweep": {
         "task": "campaigns.tasks.sweep_broadcasts",
         "schedule": timedelta(minutes=1),

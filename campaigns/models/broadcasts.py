@@ -88,6 +88,7 @@ class SuppressionReason(models.TextChoices):
     NO_IDENTITY = "no_identity", _("No identity for the channel")
     NOT_FRIEND = "not_friend", _("Not a WeCom friend")
     LIMIT = "limit_reached", _("Monthly limit reached")
+    CANCELLED = "cancelled", _("Broadcast cancelled")
 
 
 class Delivery(models.Model):
