@@ -115,9 +115,39 @@ class SandboxGateway:
         return {row[0] for row in rows.fetchall()}
 
 
-def gateway_for(kind: str) -> Gateway:
-    """The gateway of a channel. Real providers plug in here when their credentials are
-    configured; until then, and always in tests and demos, the sandbox answers."""
+class InboxGateway:
+    """Our own in-app inbox: the message is a row written in the sender's transaction, so
+    it commits or rolls back with the delivery's status, and its unique key makes a
+    resend a no-op."""
+
+    kind: str = GatewayKind.INBOX
+    idempotent = True
+
+    def __init__(self, title: str = "", link_url: str = "") -> None:
+        self.title = title
+        self.link_url = link_url
+
+    def send(self, *, key: str, member_id: int, content: str) -> SendResult:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO campaigns_inboxmessage (member_id, key, title, body, link_url, "
+                "created_at) VALUES (%s, %s, %s, %s, %s, now()) "
+                "ON CONFLICT (key) DO NOTHING RETURNING id",
+                [member_id, key, self.title[:100], content, self.link_url],
+            )
+            row = cursor.fetchone()
+        return SendResult("sent", ref=f"inbox-{row[0]}" if row else "inbox-existing")
+
+    def sent_keys(self, keys: list[str]) -> set[str]:
+        return set()  # idempotent: never asked
+
+
+def gateway_for(kind: str, *, title: str = "", link_url: str = "") -> Gateway:
+    """The gateway of a channel. The in-app inbox is ours; outside providers (WeCom, SMS,
+    subscription messages) plug in here when their credentials are configured — until
+    then, and always in tests and demos, the sandbox answers for them."""
+    if kind == GatewayKind.INBOX:
+        return InboxGateway(title, link_url)
     return SandboxGateway(kind)
 
 

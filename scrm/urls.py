@@ -6,6 +6,7 @@ from django.urls import include, path
 from django.views.i18n import JavaScriptCatalog
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from campaigns import urls as campaigns_urls
 from members import urls as members_urls
 from scrm.core import urls as core_urls
 from scrm.core.views.api import make_api_root
@@ -25,6 +26,7 @@ api_patterns = [
     *org_urls.api_urlpatterns,
     *members_urls.api_urlpatterns,
     *touchpoints_urls.api_urlpatterns,
+    *campaigns_urls.api_urlpatterns,
 ]
 
 

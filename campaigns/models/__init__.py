@@ -8,6 +8,7 @@ from campaigns.models.broadcasts import (
 from campaigns.models.messaging import (
     FrequencyRule,
     GatewayKind,
+    InboxMessage,
     MarketingOptOut,
     Material,
     MaterialKind,
@@ -22,6 +23,7 @@ __all__ = [
     "DeliveryStatus",
     "FrequencyRule",
     "GatewayKind",
+    "InboxMessage",
     "MarketingOptOut",
     "Material",
     "MaterialKind",

@@ -138,3 +138,27 @@ class SandboxFault(models.Model):
 
     def __str__(self) -> str:
         return f"{self.gateway} {self.kind} ×{self.times}"
+
+
+class InboxMessage(models.Model):
+    """A message in a member's in-app inbox (the mini-program's message centre). Written
+    in the sender's transaction under a unique key, so a resend is a no-op."""
+
+    member = models.ForeignKey(
+        Member, on_delete=models.CASCADE, related_name="inbox", verbose_name=_("member")
+    )
+    key = models.CharField(max_length=100, unique=True)
+    title = models.CharField(_("title"), max_length=100)
+    body = models.TextField(_("text"), max_length=2000)
+    link_url = models.URLField(_("link"), blank=True)
+    created_at = models.DateTimeField(_("sent at"), auto_now_add=True)
+    read_at = models.DateTimeField(_("read at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("inbox message")
+        verbose_name_plural = _("inbox messages")
+        indexes = [models.Index(fields=["member", "created_at"], name="inbox_member_idx")]
+
+    def __str__(self) -> str:
+        return self.title

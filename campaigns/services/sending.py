@@ -136,7 +136,9 @@ def send_chunk(
     stats = ChunkStats()
     if broadcast.status != BroadcastStatus.SENDING:
         return stats  # cancelled, or done meanwhile
-    gateway = gateway_for(broadcast.channel)
+    gateway = gateway_for(
+        broadcast.channel, title=broadcast.material.title, link_url=broadcast.material.link_url
+    )
     while True:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(TAKE_SQL, [broadcast_id, low, high, BATCH])

@@ -16,6 +16,7 @@ from campaigns.gateways import gateway_for
 from campaigns.models import (
     Broadcast,
     Delivery,
+    InboxMessage,
     MarketingOptOut,
     Material,
     SandboxCall,
@@ -30,7 +31,7 @@ from campaigns.services.sending import (
 )
 from members.models import Member, Segment
 from tests.conftest import Org, start_worker, stop_worker, wait_for
-from tests.members.factories import MemberFactory
+from tests.members.factories import IdentityFactory, MemberFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -40,9 +41,12 @@ EVERYONE = {
 }
 
 
-def planned_broadcast(org: Org, *, extra: int = 0, channel: str = "inbox") -> Broadcast:
+def planned_broadcast(org: Org, *, extra: int = 0, channel: str = "sms") -> Broadcast:
+    """Everyone, by SMS through the sandbox (the outside world, recorded call by call)."""
     for _n in range(extra):
         MemberFactory()
+    for member in Member.objects.filter(identities__isnull=True):
+        IdentityFactory(member=member, kind="phone", value=f"+86137{member.pk:08d}")
     segment = Segment.objects.create(name="全部", rules=EVERYONE)
     material = Material.objects.create(kind="text", title="会员日", body="{name}，会员日快乐")
     broadcast = Broadcast.objects.create(
@@ -117,7 +121,7 @@ def test_two_tasks_on_the_same_chunk_send_once(org: Org) -> None:
 
 def test_a_crash_after_sending_is_recovered_without_a_resend(org: Org) -> None:
     broadcast = planned_broadcast(org)
-    gateway = gateway_for("inbox")
+    gateway = gateway_for("sms")
     # A worker sent two messages, then died before committing their status.
     for member in (org.member_of_guide_a1, org.member_b1):
         gateway.send(key=delivery_key(broadcast.pk, member.pk), member_id=member.pk, content="x")
@@ -139,9 +143,9 @@ def test_an_opt_out_after_planning_is_honoured(org: Org) -> None:
 
 
 def test_transient_errors_retry_and_refusals_are_kept(org: Org) -> None:
-    broadcast = planned_broadcast(org, channel="inbox")
-    SandboxFault.objects.create(gateway="inbox", member_id=org.member_b1.pk, kind="transient")
-    SandboxFault.objects.create(gateway="inbox", member_id=org.member_a2.pk, kind="not_friend")
+    broadcast = planned_broadcast(org)
+    SandboxFault.objects.create(gateway="sms", member_id=org.member_b1.pk, kind="transient")
+    SandboxFault.objects.create(gateway="sms", member_id=org.member_a2.pk, kind="not_friend")
     low, high = bounds(broadcast)
     first = send_chunk(broadcast_id=broadcast.pk, low=low, high=high)
     assert (first.sent, first.retry, first.suppressed) == (3, 1, 1)
@@ -203,3 +207,15 @@ def test_cancelled_broadcasts_send_nothing(org: Org) -> None:
     low, high = bounds(broadcast)
     assert send_chunk(broadcast_id=broadcast.pk, low=low, high=high).sent == 0
     assert calls(broadcast) == {}
+
+
+def test_the_inbox_is_written_with_the_delivery(org: Org) -> None:
+    broadcast = planned_broadcast(org, channel="inbox")
+    low, high = bounds(broadcast)
+    assert send_chunk(broadcast_id=broadcast.pk, low=low, high=high).sent == 5
+    assert send_chunk(broadcast_id=broadcast.pk, low=low, high=high).sent == 0
+    wang = org.member_of_guide_a1
+    (message,) = InboxMessage.objects.filter(member=wang)
+    assert (message.title, message.body) == ("会员日", f"{wang.name}，会员日快乐")
+    assert InboxMessage.objects.count() == 5
+    assert not SandboxCall.objects.filter(key__startswith=f"b{broadcast.pk}:").exists()
