@@ -20,6 +20,7 @@ hq_patterns = [
     *org_urls.hq_urlpatterns,
     *members_urls.hq_urlpatterns,
     *touchpoints_urls.hq_urlpatterns,
+    *campaigns_urls.hq_urlpatterns,
 ]
 mobile_patterns = [*members_urls.mobile_urlpatterns]
 api_patterns = [

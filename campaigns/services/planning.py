@@ -38,8 +38,11 @@ class Preview:
 
 
 def _audience_sql(broadcast: Broadcast) -> tuple[str, list[Any]]:
-    members = segment_members(broadcast.segment).values("pk")
-    sql, params = members.query.sql_with_params()
+    """The segment's members; a store's broadcast reaches only that store's members."""
+    members = segment_members(broadcast.segment)
+    if broadcast.store_id is not None:
+        members = members.filter(home_store_id=broadcast.store_id)
+    sql, params = members.values("pk").query.sql_with_params()
     return sql, list(params)
 
 

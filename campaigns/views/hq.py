@@ -1,0 +1,145 @@
+"""/hq/broadcasts/: compose a broadcast, see its audience after suppression, submit it,
+approve someone else's (head office), follow its deliveries, cancel it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.db.models import Count, Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from campaigns.forms import BroadcastForm
+from campaigns.models import Broadcast, BroadcastStatus, Material, MaterialKind
+from campaigns.services.broadcasts import broadcast_approve, broadcast_cancel, broadcast_submit
+from campaigns.services.planning import broadcast_preview
+from members.services.errors import MemberError
+from scrm.core.access import hq_required
+from scrm.core.services import audit_record
+
+
+def _broadcast(request: HttpRequest, pk: int) -> Broadcast:
+    broadcast: Broadcast | None = (
+        Broadcast.objects.for_user(request.user)
+        .select_related("material", "segment", "store", "created_by", "approved_by")
+        .filter(pk=pk)
+        .first()
+    )
+    if broadcast is None:
+        raise Http404
+    return broadcast
+
+
+@hq_required
+def broadcast_list(request: HttpRequest) -> HttpResponse:
+    broadcasts: Any = (
+        Broadcast.objects.for_user(request.user)
+        .select_related("segment", "store", "created_by")
+        .annotate(
+            sent=Count("deliveries", filter=Q(deliveries__status="sent")),
+            planned=Count("deliveries", filter=Q(deliveries__status="planned")),
+        )
+        .order_by("-created_at", "-pk")
+    )
+    status = request.GET.get("status", "")
+    if status in BroadcastStatus.values:
+        broadcasts = broadcasts.filter(status=status)
+    page = Paginator(broadcasts, 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "campaigns/hq/broadcast_list.html",
+        {"page": page, "status": status, "statuses": BroadcastStatus.choices},
+    )
+
+
+@hq_required
+@require_http_methods(["GET", "POST"])
+def broadcast_new(request: HttpRequest) -> HttpResponse:
+    form = BroadcastForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        actor: Any = request.user
+        with transaction.atomic():
+            material = Material.objects.create(
+                kind=MaterialKind.TEXT,
+                title=data["title"],
+                body=data["body"],
+                store=data["store"],
+                created_by=actor,
+            )
+            broadcast = Broadcast.objects.create(
+                name=data["name"],
+                channel=data["channel"],
+                material=material,
+                segment=data["segment"],
+                store=data["store"],
+                scheduled_at=data["scheduled_at"],
+                created_by=actor,
+            )
+            audit_record(actor=actor, action="broadcast.create", target=broadcast, data={})
+        messages.success(request, _("Draft saved: check the audience, then submit it."))
+        return redirect("hq:broadcast", pk=broadcast.pk)
+    return render(request, "campaigns/hq/broadcast_new.html", {"form": form})
+
+
+@hq_required
+def broadcast_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    broadcast = _broadcast(request, pk)
+    counts = dict(
+        broadcast.deliveries.values_list("status")
+        .annotate(n=Count("pk"))
+        .values_list("status", "n")
+    )
+    reasons = dict(
+        broadcast.deliveries.filter(status="suppressed")
+        .values_list("reason")
+        .annotate(n=Count("pk"))
+        .values_list("reason", "n")
+    )
+    preview = None
+    if broadcast.status in (
+        BroadcastStatus.DRAFT,
+        BroadcastStatus.PENDING,
+        BroadcastStatus.APPROVED,
+    ):
+        preview = broadcast_preview(broadcast=broadcast)
+    user: Any = request.user
+    return render(
+        request,
+        "campaigns/hq/broadcast_detail.html",
+        {
+            "broadcast": broadcast,
+            "preview": preview,
+            "counts": counts,
+            "reasons": reasons,
+            "can_approve": broadcast.status == BroadcastStatus.PENDING
+            and getattr(user, "is_hq", False)
+            and broadcast.created_by_id != user.pk,
+        },
+    )
+
+
+@hq_required
+@require_POST
+def broadcast_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    broadcast = _broadcast(request, pk)
+    actions = {
+        "submit": (broadcast_submit, _("Submitted for approval.")),
+        "approve": (broadcast_approve, _("Approved.")),
+        "cancel": (broadcast_cancel, _("Cancelled: nothing more will be sent.")),
+    }
+    if action not in actions:
+        raise Http404
+    service, done = actions[action]
+    try:
+        service(broadcast=broadcast, actor=request.user)  # type: ignore[operator]
+    except MemberError as exc:
+        messages.error(request, str(exc.message))
+    else:
+        messages.success(request, done)
+    return redirect("hq:broadcast", pk=broadcast.pk)
