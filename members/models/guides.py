@@ -31,6 +31,17 @@ class AssignmentReason(models.TextChoices):
     IMPORT = "import", _("Import")
 
 
+# Reasons that bring a guide a new customer (first time, or from the store pool): these are
+# welcomed and counted as "new this month". Transfers, handovers and imports are not — the
+# customer already knows the brand.
+NEW_CUSTOMER_REASONS = (
+    AssignmentReason.QR_CODE,
+    AssignmentReason.PURCHASE,
+    AssignmentReason.MANAGER,
+    AssignmentReason.ROUND_ROBIN,
+)
+
+
 class GuideAssignment(models.Model):
     """One change of a member's responsible guide, kept for good: the history a new guide
     reads, and what the WeCom transfer limit counts."""

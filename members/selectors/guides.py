@@ -13,7 +13,6 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from members.models import (
-    AssignmentReason,
     FollowUpTask,
     GuideAssignment,
     LifecycleChange,
@@ -24,19 +23,11 @@ from members.models import (
     ServiceNote,
     Tag,
     TaskStatus,
-    Tier,
 )
+from members.models.guides import NEW_CUSTOMER_REASONS
 from members.selectors import member_search_q
 from scrm.org.models import Staff
 from scrm.org.scoping import Role
-
-NEW_CUSTOMER_REASONS = [
-    AssignmentReason.QR_CODE,
-    AssignmentReason.PURCHASE,
-    AssignmentReason.MANAGER,
-    AssignmentReason.ROUND_ROBIN,
-    AssignmentReason.IMPORT,
-]
 
 
 @dataclass(frozen=True)
@@ -63,10 +54,6 @@ def tag_choices() -> QuerySet[Tag]:
         .select_related("group")
         .order_by("group__position", "group__name", "name")
     )
-
-
-def tier_choices() -> QuerySet[Tier]:
-    return Tier.objects.order_by("rank")
 
 
 def my_customers(

@@ -24,22 +24,16 @@ from django.db import connection, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
-from members.models.guides import AssignmentReason, RepurchaseCycle, TaskKind
+from members.models.guides import NEW_CUSTOMER_REASONS, RepurchaseCycle, TaskKind
 
 # A repeat customer whose time since the last purchase reaches this many times their
 # usual interval between purchases is about to churn: their guide gets a churn warning.
 CHURN_FACTOR = 2
 MIN_INTERVAL_DAYS = 7
 
-# Reasons that bring a customer to a guide for the first time (or from the store pool).
-# Transfers and handovers are not welcomed: the customer knows the brand already, and the
-# new guide reads the history instead.
-WELCOME_REASONS = (
-    AssignmentReason.QR_CODE,
-    AssignmentReason.PURCHASE,
-    AssignmentReason.MANAGER,
-    AssignmentReason.ROUND_ROBIN,
-)
+# Welcomed: customers new to their guide (`NEW_CUSTOMER_REASONS`); the new guide of a
+# transferred customer reads the history instead.
+WELCOME_REASONS = NEW_CUSTOMER_REASONS
 WELCOME_WITHIN = timedelta(hours=24)
 
 # Birthdays are prepared this many days ahead (today included: 0 … 3).

@@ -221,11 +221,13 @@ def customers_transfer(
     member_ids: Sequence[int],
     to_guide: Staff,
     actor: Any,
+    from_guide: Staff | None = None,
     note: str = "",
     now: datetime | None = None,
 ) -> TransferResult:
     """A manager hands customers to `to_guide` (在职继承 for those who had a guide, an
-    assignment from the pool for those who had none). All or nothing."""
+    assignment from the pool for those who had none). With `from_guide`, every customer
+    must be that guide's. All or nothing."""
     _check_manager(actor)
     now = _now(now)
     ids = sorted({int(pk) for pk in member_ids})
@@ -239,6 +241,14 @@ def customers_transfer(
             "customers_not_found",
             _("%(n)d of the chosen customers do not exist or are not yours to manage.")
             % {"n": len(ids) - len(visible)},
+        )
+    if (
+        from_guide is not None
+        and Member.objects.filter(pk__in=ids).exclude(guide=from_guide).exists()
+    ):
+        raise MemberError(
+            "not_this_guides",
+            _("Some of the chosen customers are not %(guide)s's.") % {"guide": from_guide},
         )
     stores = _check_guide(to_guide)
     if not Staff.objects.for_user(actor).filter(pk=to_guide.pk).exists():

@@ -41,13 +41,9 @@ def _guide(request: HttpRequest, guide_id: int) -> Staff:
     return guide
 
 
-def _int_or_none(value: str | None) -> int | None:
-    return positive_int(value)
-
-
 @hq_required
 def guide_list(request: HttpRequest) -> HttpResponse:
-    store_id = _int_or_none(request.GET.get("store"))
+    store_id = positive_int(request.GET.get("store"))
     stores: QuerySet[Store] = Store.objects.for_user(request.user).order_by("code")
     if store_id and not stores.filter(pk=store_id).exists():
         raise Http404
@@ -104,16 +100,16 @@ def guide_transfer(request: HttpRequest, guide_id: int) -> HttpResponse:
         messages.error(request, _("Choose a guide of the same store to take over."))
         return redirect(back)
     if request.POST.get("all") == "1":
-        ids = list(Member.objects.filter(guide=guide).values_list("pk", flat=True))
+        ids = list(
+            Member.objects.for_user(request.user).filter(guide=guide).values_list("pk", flat=True)
+        )
     else:
         ids = [pk for v in request.POST.getlist("members") if (pk := positive_int(v))]
-    if ids and Member.objects.filter(pk__in=ids).exclude(guide=guide).exists():
-        messages.error(request, _("Some of the chosen customers are not this guide's."))
-        return redirect(back)
     try:
         result = customers_transfer(
             member_ids=ids,
             to_guide=form.cleaned_data["to_guide"],
+            from_guide=guide,
             actor=request.user,
             note=form.cleaned_data["note"],
         )
@@ -155,7 +151,7 @@ def guide_departure(request: HttpRequest, guide_id: int) -> HttpResponse:
         {
             "guide": guide,
             "form": form,
-            "customers": Member.objects.filter(guide=guide).count(),
+            "customers": Member.objects.for_user(request.user).filter(guide=guide).count(),
             "open_tasks": guide_selectors.hq_task_list(
                 user=request.user, status=TaskStatus.OPEN, guide_id=guide.pk
             ).count(),
@@ -205,7 +201,7 @@ def member_reassign(request: HttpRequest, member_id: int) -> HttpResponse:
             guides = guide_selectors.store_guides(
                 user=request.user, store_id=member.home_store_id or 0
             )
-            guide = guides.filter(pk=_int_or_none(target) or 0).first()
+            guide = guides.filter(pk=positive_int(target) or 0).first()
             if guide is None:
                 messages.error(request, _("Choose a guide of the customer's store."))
                 return redirect(back)

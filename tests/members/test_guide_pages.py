@@ -292,7 +292,7 @@ def test_transfer_over_http_and_bad_inputs(en, org):
         {"members": [org.member_of_guide_a1_other.pk], "to_guide": org.guide_a1_other.pk},
         follow=True,
     )
-    assert "not this guide" in response.content.decode()
+    assert "are not" in response.content.decode() and str(org.guide_a1) in response.content.decode()
     assert state() == before
     response = client.post(
         url, {"members": [member.pk], "to_guide": org.guide_a1_other.pk}, follow=True

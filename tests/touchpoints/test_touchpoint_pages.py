@@ -223,3 +223,28 @@ def test_event_client_key_is_shown_once_and_can_be_switched_off(
         HTTP_AUTHORIZATION=auth,
     )
     assert refused.status_code == 401
+
+
+def test_a_touchpoints_events_show_only_members_one_may_see(
+    en: Client, org: Org, wecom: Channel
+) -> None:
+    from touchpoints.models import BehaviourEvent
+
+    touchpoint = Touchpoint.objects.create(
+        channel=wecom, kind="poster", name="上海海报", code="sh-poster", store=org.a1
+    )
+    for n, member in enumerate((org.member_of_guide_a1, org.member_b1)):
+        BehaviourEvent.objects.create(
+            client_event_id=f"tp-{n}",
+            member=member,
+            type="scan",
+            occurred_at=timezone.now(),
+            touchpoint=touchpoint,
+        )
+    client = en
+    client.force_login(org.store_manager_a1)
+    page = client.get(f"/hq/touchpoints/{touchpoint.pk}/").content.decode()
+    assert org.member_of_guide_a1.name in page and org.member_b1.name not in page
+    client.force_login(org.hq_operator)
+    page = client.get(f"/hq/touchpoints/{touchpoint.pk}/").content.decode()
+    assert org.member_b1.name in page

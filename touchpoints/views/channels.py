@@ -128,8 +128,9 @@ def touchpoint_detail(request: HttpRequest, pk: int) -> HttpResponse:
             {"slot": slot, "today": today.get(slot.guide_id, 0)}
             for slot in QrCodeGuide.objects.filter(qr_code=qr).select_related("guide")
         ]
-    events = (
-        BehaviourEvent.objects.filter(touchpoint=touchpoint)
+    events: Any = (
+        BehaviourEvent.objects.for_user(request.user)
+        .filter(touchpoint=touchpoint)
         .select_related("member")
         .order_by("-occurred_at", "-pk")[:20]
     )
