@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 
 from members.models import Identity, LifecycleStage, Member, MergeSuggestion, Order
+from scrm.core.tabular import ImportFileError
 from tests.conftest import Org
 from tests.members.factories import IdentityFactory, MemberFactory
 from tests.touchpoints.files import (
@@ -20,7 +21,6 @@ from tests.touchpoints.files import (
     xlsx_bytes,
 )
 from touchpoints.imports.jobs import import_job_create, import_job_run
-from touchpoints.imports.reader import ImportFileError
 from touchpoints.models import ImportJob, ImportRowError, ImportStatus
 
 

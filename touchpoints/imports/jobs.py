@@ -28,6 +28,13 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from scrm.core.tabular import (
+    FileInfo,
+    ImportFileError,
+    inspect_file,
+    iter_rows,
+    reopen,
+)
 from touchpoints.imports import mappings
 from touchpoints.imports.members_import import (
     Counts,
@@ -35,13 +42,6 @@ from touchpoints.imports.members_import import (
     import_member_chunk,
     lookups_for_import,
     required_member_columns,
-)
-from touchpoints.imports.reader import (
-    FileInfo,
-    ImportFileError,
-    inspect_file,
-    iter_rows,
-    reopen,
 )
 from touchpoints.models import (
     ImportEvent,

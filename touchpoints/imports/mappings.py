@@ -6,10 +6,8 @@ These are the defaults; HQ edits them per source on the mapping page (stored in
 
 from __future__ import annotations
 
-import unicodedata
-from typing import Any
-
 from members.models import IdentityKind
+from scrm.core.tabular import header_key
 
 # Our member fields → headers per source.
 MEMBER_DEFAULTS: dict[str, dict[str, list[str]]] = {
@@ -199,10 +197,6 @@ REQUIRED_ORDER_FIELDS = ("order_id", "paid_at", "amount")
 def defaults(kind: str, source: str) -> dict[str, list[str]]:
     table = MEMBER_DEFAULTS if kind == "members" else ORDER_DEFAULTS
     return {field: list(headers) for field, headers in table[source].items()}
-
-
-def header_key(header: Any) -> str:
-    return unicodedata.normalize("NFKC", str(header or "")).strip().lower().replace(" ", "")
 
 
 def match_columns(headers: list[str], mapping: dict[str, list[str]]) -> dict[str, int]:

@@ -13,11 +13,11 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from scrm.core.access import head_office_required, hq_required
+from scrm.core.tabular import ImportFileError
 from touchpoints import selectors
 from touchpoints.forms import ImportUploadForm, MappingForm
 from touchpoints.imports import mappings
 from touchpoints.imports.jobs import import_job_cancel, import_job_create
-from touchpoints.imports.reader import ImportFileError
 from touchpoints.services import mapping_update
 
 # Merging people and running imports touch many records: head-office roles only.

@@ -10,8 +10,8 @@ from typing import Any
 from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from scrm.core.tabular import ImportFileError
 from touchpoints.imports.jobs import import_job_create, import_job_run
-from touchpoints.imports.reader import ImportFileError
 from touchpoints.models import ImportSource, ImportStatus
 
 

@@ -1,11 +1,14 @@
-"""Reading channel exports: CSV in UTF-8 (with or without BOM) or GBK/GB18030, and XLSX,
-streamed row by row so a 200 MB file never sits in memory whole."""
+"""Reading uploaded tables (channel exports, member lists): CSV in UTF-8 (with or without
+BOM) or GBK/GB18030, and XLSX, streamed row by row so a 200 MB file never sits in memory
+whole. Shared by the channel imports and segment list uploads, so both accept and refuse
+the same files with the same messages."""
 
 from __future__ import annotations
 
 import codecs
 import csv
 import io
+import unicodedata
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -202,3 +205,8 @@ def _iter_xlsx(path: Path, start_after: int) -> Iterator[tuple[int, list[str]]]:
                 yield number, cells
     finally:
         book.close()
+
+
+def header_key(header: Any) -> str:
+    """A column header as compared: NFKC, no spaces, lower case."""
+    return unicodedata.normalize("NFKC", str(header or "")).strip().lower().replace(" ", "")
