@@ -61,6 +61,13 @@ hq_urlpatterns = [
     path("segments/<int:pk>/freeze/", segments.segment_freeze_view, name="segment-freeze"),
     path("segments/<int:pk>/archive/", segments.segment_archive_view, name="segment-archive"),
     path("segments/<int:pk>/export/", segments.segment_export, name="segment-export"),
+    path("segments/upload/", segments.segment_upload, name="segment-upload"),
+    path("segments/<int:pk>/upload/", segments.segment_upload_result, name="segment-upload-result"),
+    path(
+        "segments/<int:pk>/upload/rejected.csv",
+        segments.segment_upload_rejected,
+        name="segment-upload-rejected",
+    ),
     path("loyalty/", loyalty.settings_overview, name="loyalty"),
     path("loyalty/<str:kind>/new/", loyalty.settings_edit, name="loyalty-new"),
     path("loyalty/<str:kind>/<int:pk>/", loyalty.settings_edit, name="loyalty-edit"),

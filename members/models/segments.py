@@ -71,6 +71,11 @@ class Segment(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def is_uploaded_list(self) -> bool:
+        """An uploaded list has no rules to re-run: its members are the file's."""
+        return isinstance(self.rules, dict) and self.rules.get("source") == "upload"
+
 
 class SegmentMember(models.Model):
     """A static segment's frozen members."""

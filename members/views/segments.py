@@ -3,6 +3,8 @@ page (size history, sample, export), freeze and archive."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from typing import Any
 
@@ -16,13 +18,20 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from members.forms.tags import SegmentForm
+from members.forms_segments_upload import SegmentUploadForm
 from members.models import Segment, Tag, Tier, can_see_full_phone
 from members.resources import MemberExportResource
 from members.segments.evaluate import SegmentTimeout, check_rules, live_count
 from members.segments.rules import FIELDS, RuleError
+from members.services.errors import MemberError
 from members.services.segments import (
+    ListColumn,
+    ListNothingMatched,
     segment_archive,
     segment_freeze,
+    segment_list_create,
+    segment_list_rejected,
+    segment_list_summary,
     segment_members,
     segment_save,
 )
@@ -132,6 +141,11 @@ def builder_catalogue(user: Any) -> dict[str, Any]:
 @require_http_methods(["GET", "POST"])
 def segment_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     segment = _segment(request, pk) if pk is not None else None
+    if segment is not None and segment.is_uploaded_list:
+        messages.error(
+            request, _("This list came from an uploaded file: upload a new file to change it.")
+        )
+        return redirect("hq:segment", pk=segment.pk)
     initial = {}
     if segment is None:
         initial["rules"] = json.dumps(
@@ -237,7 +251,11 @@ def segment_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def segment_freeze_view(request: HttpRequest, pk: int) -> HttpResponse:
     segment = _segment(request, pk)
-    size = segment_freeze(segment=segment, actor=request.user)
+    try:
+        size = segment_freeze(segment=segment, actor=request.user)
+    except MemberError as exc:
+        messages.error(request, str(exc.message))
+        return redirect("hq:segment", pk=segment.pk)
     messages.success(
         request, _("Froze %(size)s members into the static list.") % {"size": f"{size:,}"}
     )
@@ -287,4 +305,102 @@ def segment_export(request: HttpRequest, pk: int) -> HttpResponse:
     response["Content-Disposition"] = (
         f'attachment; filename="segment-{segment.pk}-{stamp}.{file_format}"'
     )
+    return response
+
+
+# --- Uploaded lists ---------------------------------------------------------------------------
+
+UPLOAD_SAMPLE = 50  # rejected rows shown on the page; the CSV has them all
+
+
+def _uploaded_segment(request: HttpRequest, pk: int) -> Segment:
+    """A segment created from an uploaded list, for head office or whoever uploaded it (the
+    report lists the file's values, which a store's staff need not see from HQ's file)."""
+    segment = _segment(request, pk)
+    user: Any = request.user
+    if not (user.is_hq or segment.created_by_id == user.pk):
+        raise Http404
+    return segment
+
+
+@hq_required
+@require_http_methods(["GET", "POST"])
+def segment_upload(request: HttpRequest) -> HttpResponse:
+    """Upload a CSV or XLSX of phones / member ids / unionids / openids / card numbers and
+    create a static segment frozen to exactly the members it names."""
+    if request.method == "POST":
+        form = SegmentUploadForm(request.POST, request.FILES, user=request.user)
+    else:
+        form = SegmentUploadForm(user=request.user)
+    unmatched = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            segment, _match = segment_list_create(
+                name=data["name"],
+                description=data.get("description") or "",
+                store=data.get("store"),
+                column=data["holds"],
+                rows=data["rows"],
+                actor=request.user,
+                file_name=data["file_name"],
+                header=data["header"],
+            )
+        except ListNothingMatched as exc:
+            form.add_error(None, str(exc.message))
+            unmatched = exc.match
+        except MemberError as exc:
+            form.add_error(None, str(exc.message))
+        else:
+            messages.success(
+                request,
+                _("Created segment “%(name)s”: %(size)s members.")
+                % {"name": segment.name, "size": f"{segment.size or 0:,}"},
+            )
+            return redirect("hq:segment-upload-result", pk=segment.pk)
+    return render(
+        request,
+        "members/hq/segments/upload.html",
+        {
+            "form": form,
+            "unmatched": unmatched,
+            "unmatched_rows": unmatched.rejected[:UPLOAD_SAMPLE] if unmatched else [],
+            "sample_size": UPLOAD_SAMPLE,
+        },
+    )
+
+
+@hq_required
+def segment_upload_result(request: HttpRequest, pk: int) -> HttpResponse:
+    segment = _uploaded_segment(request, pk)
+    summary = segment_list_summary(segment=segment)
+    if summary is None:
+        raise Http404
+    return render(
+        request,
+        "members/hq/segments/upload_result.html",
+        {
+            "segment": segment,
+            "summary": summary,
+            "column_label": ListColumn(summary["column"]).label,
+            "rejected": segment_list_rejected(segment=segment, limit=UPLOAD_SAMPLE),
+            "rejected_total": summary["duplicates"] + summary["not_found"] + summary["invalid"],
+            "sample_size": UPLOAD_SAMPLE,
+        },
+    )
+
+
+@hq_required
+def segment_upload_rejected(request: HttpRequest, pk: int) -> HttpResponse:
+    """The rejected rows of an uploaded list as CSV: row number, value, reason."""
+    segment = _uploaded_segment(request, pk)
+    if segment_list_summary(segment=segment) is None:
+        raise Http404
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([_("Row"), _("Value"), _("Reason")])
+    for row in segment_list_rejected(segment=segment):
+        writer.writerow([row.row, row.value, row.reason])
+    response = HttpResponse("\ufeff" + buffer.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="segment-{segment.pk}-rejected.csv"'
     return response
