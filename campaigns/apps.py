@@ -5,3 +5,15 @@ from django.utils.translation import gettext_lazy as _
 class CampaignsConfig(AppConfig):
     name = "campaigns"
     verbose_name = _("Campaigns")
+
+    def ready(self) -> None:
+        from members.signals import member_registered
+
+        def credit_referral(sender: object, *, member: object, **kwargs: object) -> None:
+            from campaigns.services.referrals import referral_credit_after_registration
+
+            referral_credit_after_registration(invitee=member)  # type: ignore[arg-type]
+
+        member_registered.connect(
+            credit_referral, weak=False, dispatch_uid="campaigns.referral_credit"
+        )

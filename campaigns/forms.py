@@ -1,4 +1,5 @@
-"""The broadcast composer: a text message with per-recipient variables to a segment."""
+"""The broadcast composer: a material from the library, or a text written here, with
+per-recipient variables, to a segment."""
 
 from __future__ import annotations
 
@@ -10,19 +11,29 @@ from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
-from campaigns.models import GatewayKind
+from campaigns.models import GatewayKind, Material, MaterialKind
+from campaigns.selectors import materials_for_user
 from campaigns.services.content import VARIABLES, content_check
 from members.models import Segment
 from members.services.errors import MemberError
 from scrm.org.models import Store
+
+TEXT_ONLY_CHANNELS = (GatewayKind.SMS, GatewayKind.SUBSCRIPTION)
 
 
 class BroadcastForm(forms.Form):
     name = forms.CharField(max_length=100, label=_("Name"))
     channel = forms.ChoiceField(choices=GatewayKind.choices, label=_("Channel"))
     segment = forms.ModelChoiceField(queryset=Segment.objects.none(), label=_("Audience"))
-    title = forms.CharField(max_length=100, label=_("Title"))
+    material = forms.ModelChoiceField(
+        queryset=Material.objects.none(),
+        required=False,
+        label=_("Content from the material library"),
+        help_text=_("Or leave it empty and write a text below."),
+    )
+    title = forms.CharField(max_length=100, label=_("Title"), required=False)
     body = forms.CharField(
+        required=False,
         max_length=2000,
         label=_("Message"),
         widget=forms.Textarea(attrs={"rows": 4}),
@@ -53,16 +64,34 @@ class BroadcastForm(forms.Form):
             )
         self.fields["segment"].queryset = segments.order_by("name")  # type: ignore[attr-defined]
         self.fields["store"].queryset = Store.objects.for_user(user)  # type: ignore[attr-defined]
+        self.fields["material"].queryset = materials_for_user(user).order_by("-created_at")  # type: ignore[attr-defined]
         if not getattr(user, "is_hq", False):
             self.fields["store"].required = True
 
     def clean_body(self) -> str:
-        body: str = self.cleaned_data["body"]
+        body: str = self.cleaned_data["body"].strip()
         try:
             content_check(body)
         except MemberError as exc:
             raise forms.ValidationError(str(exc.message)) from exc
         return body
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        material = data.get("material")
+        if material is None:
+            if not data.get("title"):
+                self.add_error("title", _("Give the message a title, or pick a material."))
+            if not data.get("body") and "body" not in self.errors:
+                self.add_error("body", _("Write the message, or pick a material."))
+        elif material.kind != MaterialKind.TEXT and data.get("channel") in TEXT_ONLY_CHANNELS:
+            self.add_error(
+                "material",
+                _("SMS and subscription messages carry text only: pick a text material."),
+            )
+        elif not material.body and data.get("channel") in TEXT_ONLY_CHANNELS:
+            self.add_error("material", _("This material has no text to send."))
+        return data
 
     def clean_scheduled_at(self) -> Any:
         value = self.cleaned_data.get("scheduled_at")

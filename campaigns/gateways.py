@@ -17,7 +17,7 @@ import psycopg
 from django.db import connection
 from django.utils import timezone
 
-from campaigns.models import GatewayKind
+from campaigns.models import GatewayKind, Material
 from scrm.core.embedded_db import database_url
 
 WECOM_MONTHLY_LIMIT = 4
@@ -29,15 +29,29 @@ class SendResult:
     ref: str = ""
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    key: str  # the delivery's key: what a provider is asked about before a resend
+    member_id: int
+    content: str
+
+
 class Gateway(Protocol):
     kind: str
     # True when the provider itself drops a repeated key; otherwise the sender asks
     # `sent_keys` before any resend.
     idempotent: bool
 
-    def send(self, *, key: str, member_id: int, content: str) -> SendResult: ...
+    def send_batch(self, messages: list[Outgoing]) -> list[SendResult]:
+        """One call for many recipients (providers take lists: WeCom group messages,
+        batch SMS); one result per message, in order."""
+        ...
 
     def sent_keys(self, keys: list[str]) -> set[str]: ...
+
+
+def send_one(gateway: Gateway, *, key: str, member_id: int, content: str) -> SendResult:
+    return gateway.send_batch([Outgoing(key, member_id, content)])[0]
 
 
 _local = threading.local()
@@ -59,50 +73,76 @@ class SandboxGateway:
         self.kind = kind
         self.latency = float(os.environ.get("SCRM_SANDBOX_LATENCY_MS", "0")) / 1000
 
-    def _record(self, key: str, member_id: int, content: str, outcome: str) -> int:
-        row = (
-            _outside_connection()
-            .execute(
-                "INSERT INTO campaigns_sandboxcall (gateway, member_id, key, content, outcome, "
-                "created_at) VALUES (%s, %s, %s, %s, %s, now()) RETURNING id",
-                [self.kind, member_id, key, content, outcome],
-            )
-            .fetchone()
-        )
-        return int(row[0]) if row else 0
-
-    def send(self, *, key: str, member_id: int, content: str) -> SendResult:
+    def send_batch(self, messages: list[Outgoing]) -> list[SendResult]:
+        if not messages:
+            return []
         if self.latency:
-            time.sleep(self.latency)
+            time.sleep(self.latency * len(messages))
         conn = _outside_connection()
-        fault = conn.execute(
-            """
-            UPDATE campaigns_sandboxfault SET times = times - 1
-            WHERE id = (SELECT id FROM campaigns_sandboxfault
-                        WHERE gateway = %s AND times > 0
-                          AND (member_id = %s OR member_id IS NULL)
-                        ORDER BY member_id NULLS LAST, id LIMIT 1 FOR UPDATE SKIP LOCKED)
-            RETURNING kind
-            """,
-            [self.kind, member_id],
-        ).fetchone()
-        if fault is not None:
-            self._record(key, member_id, content, fault[0])
-            return SendResult(fault[0])
-        if self.kind == GatewayKind.WECOM:
-            month_start = timezone.localtime().replace(
-                day=1, hour=0, minute=0, second=0, microsecond=0
-            )
-            row = conn.execute(
-                "SELECT count(*) FROM campaigns_sandboxcall WHERE gateway = %s "
-                "AND member_id = %s AND outcome = 'sent' AND created_at >= %s",
-                [self.kind, member_id, month_start],
-            ).fetchone()
-            if row and row[0] >= WECOM_MONTHLY_LIMIT:
-                self._record(key, member_id, content, "limit_reached")
-                return SendResult("limit_reached")
-        call_id = self._record(key, member_id, content, "sent")
-        return SendResult("sent", ref=f"sandbox-{call_id}")
+        member_ids = [m.member_id for m in messages]
+        outcomes = ["sent"] * len(messages)
+        # Faults and the calls they answer are consumed and recorded together.
+        with conn.transaction():
+            faults = conn.execute(
+                "SELECT id, member_id, times, kind FROM campaigns_sandboxfault "
+                "WHERE gateway = %s AND times > 0 AND (member_id = ANY(%s) OR member_id IS NULL) "
+                "ORDER BY member_id NULLS LAST, id FOR UPDATE",
+                [self.kind, member_ids],
+            ).fetchall()
+            left = {fault_id: times for fault_id, _m, times, _k in faults}
+            for index, message in enumerate(messages):
+                for fault_id, member_id, _times, kind in faults:
+                    if left[fault_id] > 0 and member_id in (message.member_id, None):
+                        left[fault_id] -= 1
+                        outcomes[index] = kind
+                        break
+            if faults:
+                conn.execute(
+                    "UPDATE campaigns_sandboxfault f SET times = u.times "
+                    "FROM unnest(%s::bigint[], %s::int[]) AS u(id, times) WHERE f.id = u.id",
+                    [list(left), list(left.values())],
+                )
+            if self.kind == GatewayKind.WECOM:
+                self._monthly_limit(conn, messages, outcomes)
+            rows = conn.execute(
+                "INSERT INTO campaigns_sandboxcall (gateway, member_id, key, content, outcome, "
+                "created_at) SELECT %s, u.member_id, u.key, u.content, u.outcome, now() "
+                "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[]) "
+                "AS u(member_id, key, content, outcome) RETURNING key, id",
+                [
+                    self.kind,
+                    member_ids,
+                    [m.key for m in messages],
+                    [m.content for m in messages],
+                    outcomes,
+                ],
+            ).fetchall()
+        call_ids = dict(rows)  # a batch holds each delivery's key once
+        return [
+            SendResult(outcome, ref=f"sandbox-{call_ids[m.key]}" if outcome == "sent" else "")
+            for m, outcome in zip(messages, outcomes, strict=True)
+        ]
+
+    def _monthly_limit(
+        self, conn: psycopg.Connection[Any], messages: list[Outgoing], outcomes: list[str]
+    ) -> None:
+        """WeCom lets a customer receive four group messages a month."""
+        month_start = timezone.localtime().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        received = dict(
+            conn.execute(
+                "SELECT member_id, count(*) FROM campaigns_sandboxcall WHERE gateway = %s "
+                "AND member_id = ANY(%s) AND outcome = 'sent' AND created_at >= %s "
+                "GROUP BY member_id",
+                [self.kind, [m.member_id for m in messages], month_start],
+            ).fetchall()
+        )
+        for index, message in enumerate(messages):
+            if outcomes[index] != "sent":
+                continue
+            if received.get(message.member_id, 0) >= WECOM_MONTHLY_LIMIT:
+                outcomes[index] = "limit_reached"
+            else:
+                received[message.member_id] = received.get(message.member_id, 0) + 1
 
     def sent_keys(self, keys: list[str]) -> set[str]:
         if not keys:
@@ -127,27 +167,73 @@ class InboxGateway:
         self.title = title
         self.link_url = link_url
 
-    def send(self, *, key: str, member_id: int, content: str) -> SendResult:
+    def send_batch(self, messages: list[Outgoing]) -> list[SendResult]:
+        if not messages:
+            return []
         with connection.cursor() as cursor:
             cursor.execute(
                 "INSERT INTO campaigns_inboxmessage (member_id, key, title, body, link_url, "
-                "created_at) VALUES (%s, %s, %s, %s, %s, now()) "
-                "ON CONFLICT (key) DO NOTHING RETURNING id",
-                [member_id, key, self.title[:100], content, self.link_url],
+                "created_at) SELECT u.member_id, u.key, %s, u.body, %s, now() "
+                "FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS u(member_id, key, body) "
+                "ON CONFLICT (key) DO NOTHING RETURNING key, id",
+                [
+                    self.title[:100],
+                    self.link_url,
+                    [m.member_id for m in messages],
+                    [m.key for m in messages],
+                    [m.content for m in messages],
+                ],
             )
-            row = cursor.fetchone()
-        return SendResult("sent", ref=f"inbox-{row[0]}" if row else "inbox-existing")
+            written = dict(cursor.fetchall())
+        return [
+            SendResult(
+                "sent", ref=f"inbox-{written[m.key]}" if m.key in written else "inbox-existing"
+            )
+            for m in messages
+        ]
 
     def sent_keys(self, keys: list[str]) -> set[str]:
         return set()  # idempotent: never asked
 
 
-def gateway_for(kind: str, *, title: str = "", link_url: str = "") -> Gateway:
-    """The gateway of a channel. The in-app inbox is ours; outside providers (WeCom, SMS,
-    subscription messages) plug in here when their credentials are configured — until
-    then, and always in tests and demos, the sandbox answers for them."""
+def throttle(kind: str, count: int) -> float:
+    """Wait for `count` messages' slot in the gateway's rate limit (shared by every worker
+    through its `GatewayThrottle` row); returns the seconds waited. No row: no limit."""
+    row = (
+        _outside_connection()
+        .execute(
+            """
+            UPDATE campaigns_gatewaythrottle
+            SET free_at = greatest(coalesce(free_at, now()), now())
+                          + make_interval(secs => %s::float / per_second)
+            WHERE gateway = %s AND per_second > 0
+            RETURNING extract(epoch FROM free_at - now()) - %s::float / per_second
+            """,
+            [count, kind, count],
+        )
+        .fetchone()
+    )
+    wait = max(0.0, float(row[0])) if row else 0.0
+    if wait:
+        time.sleep(wait)
+    return wait
+
+
+def gateway_for(
+    kind: str, *, title: str = "", link_url: str = "", material: Material | None = None
+) -> Gateway:
+    """The gateway of a channel. The in-app inbox is ours; WeCom is called when its
+    credentials are configured (WECOM_CORP_ID, WECOM_SECRET). Until then — and always in
+    tests and demos — the sandbox answers for the outside world (WeCom, SMS, subscription
+    messages)."""
     if kind == GatewayKind.INBOX:
         return InboxGateway(title, link_url)
+    if kind == GatewayKind.WECOM:
+        from campaigns.wecom import wecom_gateway  # campaigns.wecom imports this module
+
+        wecom = wecom_gateway(material=material, title=title, link_url=link_url)
+        if wecom is not None:
+            return wecom
     return SandboxGateway(kind)
 
 

@@ -26,3 +26,19 @@ def sweep_broadcasts() -> int:
     from campaigns.services.sending import broadcast_sweep
 
     return broadcast_sweep()
+
+
+@shared_task
+def enroll_journeys() -> int:
+    """Every 10 minutes: members whose trigger fired enter the active campaigns' journeys."""
+    from campaigns.services.journeys import journeys_enroll
+
+    return journeys_enroll()
+
+
+@shared_task
+def advance_journeys() -> int:
+    """Every minute: walk due journey enrollments on; sends go out through the day's wave."""
+    from campaigns.services.journeys import journeys_advance
+
+    return journeys_advance().moved

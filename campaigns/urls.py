@@ -1,7 +1,7 @@
 from django.urls import path
 
 from campaigns.api.views import InboxListApi, InboxReadApi
-from campaigns.views import hq
+from campaigns.views import hq, materials, mobile
 
 api_urlpatterns = [
     path("me/messages", InboxListApi.as_view(), name="me-messages"),
@@ -13,4 +13,39 @@ hq_urlpatterns = [
     path("broadcasts/new/", hq.broadcast_new, name="broadcast-new"),
     path("broadcasts/<int:pk>/", hq.broadcast_detail, name="broadcast"),
     path("broadcasts/<int:pk>/<str:action>/", hq.broadcast_action, name="broadcast-action"),
+    path("materials/", materials.material_list, name="materials"),
+    path("materials/new/", materials.material_new, name="material-new"),
+    path("materials/preview/", materials.material_preview_view, name="material-preview"),
+    path("materials/<int:pk>/", materials.material_detail, name="material"),
+    path("materials/<int:pk>/edit/", materials.material_edit, name="material-edit"),
+    path("materials/<int:pk>/delete/", materials.material_delete, name="material-delete"),
+]
+
+mobile_urlpatterns = [
+    path("broadcasts/", mobile.send_task_list, name="send-tasks"),
+    path("broadcasts/<int:task_id>/", mobile.send_task_detail, name="send-task"),
+    path("broadcasts/<int:task_id>/sent/", mobile.send_task_confirm, name="send-task-confirm"),
+    path(
+        "customers/<int:member_id>/replies/",
+        materials.customer_quick_replies,
+        name="customer-replies",
+    ),
+]
+
+# Referrals (裂变): the member's invite code and accepting an invite.
+from campaigns.api.referrals import MyReferralApi, ReferralClaimApi  # noqa: E402
+
+api_urlpatterns += [
+    path("me/referral", MyReferralApi.as_view(), name="me-referral"),
+    path("me/referral/claim", ReferralClaimApi.as_view(), name="me-referral-claim"),
+]
+
+# Campaigns from templates, with automated journeys.
+from campaigns.views import journeys  # noqa: E402
+
+hq_urlpatterns += [
+    path("campaigns/", journeys.campaign_list, name="campaigns"),
+    path("campaigns/new/", journeys.campaign_new, name="campaign-new"),
+    path("campaigns/<int:pk>/", journeys.campaign_detail, name="campaign"),
+    path("campaigns/<int:pk>/<str:action>/", journeys.campaign_action, name="campaign-action"),
 ]

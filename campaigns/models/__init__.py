@@ -3,11 +3,13 @@ from campaigns.models.broadcasts import (
     BroadcastStatus,
     Delivery,
     DeliveryStatus,
+    GuideSendTask,
     SuppressionReason,
 )
 from campaigns.models.messaging import (
     FrequencyRule,
     GatewayKind,
+    GatewayThrottle,
     InboxMessage,
     MarketingOptOut,
     Material,
@@ -23,6 +25,8 @@ __all__ = [
     "DeliveryStatus",
     "FrequencyRule",
     "GatewayKind",
+    "GatewayThrottle",
+    "GuideSendTask",
     "InboxMessage",
     "MarketingOptOut",
     "Material",
@@ -30,4 +34,48 @@ __all__ = [
     "SandboxCall",
     "SandboxFault",
     "SuppressionReason",
+]
+
+from campaigns.models.referrals import (  # noqa: E402
+    MAX_REFERRAL_LEVELS,
+    InviteCode,
+    Referral,
+    ReferralProgramme,
+    ReferralRejection,
+    ReferralStatus,
+)
+
+__all__ += [
+    "MAX_REFERRAL_LEVELS",
+    "InviteCode",
+    "Referral",
+    "ReferralProgramme",
+    "ReferralRejection",
+    "ReferralStatus",
+]
+
+from campaigns.models.journeys import (  # noqa: E402
+    BranchCondition,
+    Campaign,
+    CampaignStatus,
+    EnrollmentState,
+    ExitReason,
+    JourneyEnrollment,
+    JourneyStep,
+    JourneyVisit,
+    StepKind,
+    TriggerKind,
+)
+
+__all__ += [
+    "BranchCondition",
+    "Campaign",
+    "CampaignStatus",
+    "EnrollmentState",
+    "ExitReason",
+    "JourneyEnrollment",
+    "JourneyStep",
+    "JourneyVisit",
+    "StepKind",
+    "TriggerKind",
 ]

@@ -30,9 +30,12 @@ class Broadcast(models.Model):
     material = models.ForeignKey(
         Material, on_delete=models.PROTECT, related_name="broadcasts", verbose_name=_("content")
     )
+    # Empty only for a journey's wave, whose audience is the members reaching its step.
     segment = models.ForeignKey(
         Segment,
         on_delete=models.PROTECT,
+        null=True,
+        blank=True,
         related_name="broadcasts",
         verbose_name=_("audience"),
         help_text=_("A dynamic segment is evaluated when the broadcast is planned."),
@@ -62,6 +65,17 @@ class Broadcast(models.Model):
     )
     planned_at = models.DateTimeField(_("planned at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    # A journey's send step sends through one "wave" broadcast per local day: the members
+    # who reach the step that day are added to it (see campaigns/services/journeys.py).
+    journey_step = models.ForeignKey(
+        "campaigns.JourneyStep",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="waves",
+        verbose_name=_("journey step"),
+    )
+    wave_day = models.DateField(_("wave day"), null=True, blank=True)
 
     scope: ClassVar[Scope] = Scope(store="store", region=("store__region",), guide=None)
     objects = ScopedQuerySet["Broadcast"].as_manager()
@@ -70,6 +84,13 @@ class Broadcast(models.Model):
         ordering = ["-created_at", "-pk"]
         verbose_name = _("broadcast")
         verbose_name_plural = _("broadcasts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["journey_step", "wave_day"],
+                condition=models.Q(journey_step__isnull=False),
+                name="broadcast_wave_once",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -129,3 +150,37 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.broadcast_id}→{self.member_id} {self.status}"
+
+
+class GuideSendTask(models.Model):
+    """WeCom group messages go out through a guide: the API puts a task in the guide's
+    WeCom (群发助手) that they confirm there. This is that task on /m/ — the content and
+    the guide's customers it goes to (the broadcast's WeCom deliveries of members whose
+    guide they are) — and its completion."""
+
+    broadcast = models.ForeignKey(Broadcast, on_delete=models.CASCADE, related_name="guide_tasks")
+    guide = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("guide"),
+    )
+    recipients = models.PositiveIntegerField(_("customers"), default=0)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    confirmed_at = models.DateTimeField(_("confirmed"), null=True, blank=True)
+
+    scope: ClassVar[Scope] = Scope(
+        store="guide__stores", region=("guide__stores__region",), guide="guide", distinct=True
+    )
+    objects = ScopedQuerySet["GuideSendTask"].as_manager()
+
+    class Meta:
+        ordering = ["confirmed_at", "-created_at", "-pk"]
+        verbose_name = _("guide send task")
+        verbose_name_plural = _("guide send tasks")
+        constraints = [
+            models.UniqueConstraint(fields=["broadcast", "guide"], name="guide_task_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.broadcast_id}/{self.guide_id}"

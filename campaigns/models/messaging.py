@@ -162,3 +162,21 @@ class InboxMessage(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class GatewayThrottle(models.Model):
+    """A provider's rate limit, shared by every worker process: each call reserves its
+    slot by moving `free_at` forward, and waits for it. No row: no limit (our own inbox)."""
+
+    gateway = models.CharField(
+        _("gateway"), max_length=20, choices=GatewayKind.choices, unique=True
+    )
+    per_second = models.PositiveIntegerField(_("messages a second"))
+    free_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("gateway rate limit")
+        verbose_name_plural = _("gateway rate limits")
+
+    def __str__(self) -> str:
+        return f"{self.gateway} ≤ {self.per_second}/s"

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from campaigns.models import Broadcast, BroadcastStatus, Delivery, DeliveryStatus
+from campaigns.models import Broadcast, BroadcastStatus, Delivery, DeliveryStatus, GuideSendTask
 from campaigns.services.content import content_check
 from campaigns.services.planning import broadcast_plan
 from campaigns.services.sending import broadcast_dispatch
@@ -115,3 +115,18 @@ def broadcast_cancel(*, broadcast: Broadcast, actor: Any) -> int:
         actor=actor, action="broadcast.cancel", target=locked, data={"withdrawn": withdrawn}
     )
     return withdrawn
+
+
+@transaction.atomic
+def guide_task_confirm(*, task_id: int, user: Any, now: datetime | None = None) -> GuideSendTask:
+    """A guide confirms they sent the group message in WeCom. Only their own task; a
+    second confirmation is refused (the first time stays the record)."""
+    task = GuideSendTask.objects.select_for_update().filter(pk=task_id, guide_id=user.pk).first()
+    if task is None:
+        raise MemberError("not_found", _("No such group message task."), status=404)
+    if task.confirmed_at is not None:
+        raise Conflict("already_confirmed", _("This group message was already confirmed."))
+    task.confirmed_at = now or timezone.now()
+    task.save(update_fields=["confirmed_at"])
+    audit_record(actor=user, action="broadcast.guide_confirm", target=task.broadcast, data={})
+    return task

@@ -4,7 +4,6 @@ time."""
 
 from __future__ import annotations
 
-import re
 import string
 from typing import Any
 
@@ -13,17 +12,26 @@ from django.utils.translation import gettext as _
 from members.services.errors import MemberError
 
 VARIABLES = ("name", "tier", "points", "guide")
-_FIELD = re.compile(r"{([^{}]*)}")
 
 
 def content_check(text: str) -> list[str]:
     """The variables `text` uses; refuses unknown ones and broken braces."""
     try:
-        fields = [name for _lit, name, _spec, _conv in string.Formatter().parse(text) if name]
+        parsed = list(string.Formatter().parse(text))
     except ValueError as exc:
         raise MemberError(
             "content_braces", _("A brace is not closed: write {name}, or {{ for a brace.")
         ) from exc
+    # `{}`, `{points:d}` or `{name!r}` would pass a name check and fail when sent.
+    if any(name is not None and (not name or spec or conv) for _l, name, spec, conv in parsed):
+        raise MemberError(
+            "content_braces",
+            _(
+                "Write variables as a plain name in braces, such as {name}; "
+                "write {{ and }} for a brace."
+            ),
+        )
+    fields = [name for _lit, name, _spec, _conv in parsed if name]
     unknown = sorted({f for f in fields if f not in VARIABLES})
     if unknown:
         raise MemberError(
@@ -38,5 +46,7 @@ def content_check(text: str) -> list[str]:
 
 
 def render(text: str, values: dict[str, Any]) -> str:
-    """Fill the variables (missing values become empty)."""
-    return text.format(**{name: values.get(name) or "" for name in VARIABLES})
+    """Fill the variables (missing values become empty; 0 points stays 0)."""
+    return text.format(
+        **{name: "" if values.get(name) is None else values[name] for name in VARIABLES}
+    )

@@ -2,7 +2,8 @@
 set-based (a million members is a few statements, not a million).
 
 A member is not sent to when they opted out of marketing (on this channel or all), when
-the channel has no way to reach them (no WeCom contact, no phone, no openid), or when a
+the channel has no way to reach them (no WeCom contact or no guide to send through, no
+phone, no openid), or when a
 frequency cap would be passed: caps count every delivery planned or sent to the member
 on the same local day / month, on the channel or across all of them, by every campaign."""
 
@@ -39,6 +40,9 @@ class Preview:
 
 def _audience_sql(broadcast: Broadcast) -> tuple[str, list[Any]]:
     """The segment's members; a store's broadcast reaches only that store's members."""
+    if broadcast.segment is None:
+        # Only a journey's wave has no segment: its audience is always given.
+        raise MemberError("no_audience", _("This broadcast has no audience."))
     members = segment_members(broadcast.segment)
     if broadcast.store_id is not None:
         members = members.filter(home_store_id=broadcast.store_id)
@@ -50,9 +54,14 @@ def _caps(channel: str) -> list[FrequencyRule]:
     return list(FrequencyRule.objects.filter(channel__in=["", channel]))
 
 
-def _classify_sql(broadcast: Broadcast, day: date) -> tuple[str, list[Any]]:
-    """SELECT member_id, reason ('' = to send) for every member of the audience."""
-    audience, params = _audience_sql(broadcast)
+def _classify_sql(
+    broadcast: Broadcast, day: date, *, audience: tuple[str, list[Any]] | None = None
+) -> tuple[str, list[Any]]:
+    """SELECT member_id, reason ('' = to send) for every member of the audience: the
+    broadcast's segment, or `audience` when given (SQL selecting one column of member
+    ids, and its parameters — a journey wave passes the members reaching its step)."""
+    audience_sql, params = audience if audience is not None else _audience_sql(broadcast)
+    params = list(params)
     identity = CHANNEL_IDENTITY[GatewayKind(broadcast.channel)]
     reasons: list[str] = [
         "WHEN EXISTS (SELECT 1 FROM campaigns_marketingoptout o WHERE o.member_id = a.id "
@@ -65,6 +74,13 @@ def _classify_sql(broadcast: Broadcast, day: date) -> tuple[str, list[Any]]:
             "AND i.kind = %s) THEN 'no_identity'"
         )
         reason_params.append(identity)
+    if broadcast.channel == GatewayKind.WECOM:
+        # A WeCom group message goes out through the member's guide: without one, the
+        # member is nobody's WeCom customer.
+        reasons.append(
+            "WHEN NOT EXISTS (SELECT 1 FROM members_member g WHERE g.id = a.id "
+            "AND g.guide_id IS NOT NULL) THEN 'not_friend'"
+        )
     month_start = day.replace(day=1)
     for rule in _caps(broadcast.channel):
         channel_test = "" if not rule.channel else " AND d.channel = %s"
@@ -82,7 +98,7 @@ def _classify_sql(broadcast: Broadcast, day: date) -> tuple[str, list[Any]]:
             reason_params += [broadcast.pk, limit]
     sql = (
         f"SELECT a.id AS member_id, CASE {' '.join(reasons)} ELSE '' END AS reason "
-        f"FROM ({audience}) AS a(id)"
+        f"FROM ({audience_sql}) AS a(id)"
     )
     return sql, [*reason_params, *params]  # the CASE comes before the audience in the text
 

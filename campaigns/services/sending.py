@@ -2,12 +2,14 @@
 
 - `broadcast_dispatch` hands out the planned deliveries in id ranges of about a thousand,
   one Celery task each (a million recipients is a thousand broker messages).
-- `send_chunk` takes up to 100 planned rows of its range at a time with
+- `send_chunk` takes up to 200 planned rows of its range at a time with
   `FOR UPDATE SKIP LOCKED` (two tasks on the same range never take the same row), asks a
   non-idempotent gateway which of their keys already went out (a worker killed after
   sending and before committing leaves exactly that), checks opt-outs and caps again,
-  sends the rest, and writes every row's outcome in one statement before committing.
-  A transient failure leaves the row planned for a later try, with backoff.
+  sends the rest in one gateway call (after waiting for its slot in the gateway's rate
+  limit, `GatewayThrottle`, shared by all workers), and writes every row's outcome in
+  one statement before committing. A transient failure leaves the row planned for a
+  later try, with backoff (5 s, doubling, at most 5 min).
 - `broadcast_sweep` (beat, every minute) re-dispatches what is still planned after its
   task should have run — a lost message or a killed worker — and closes finished
   broadcasts. Re-dispatching is harmless: rows are taken under lock, once.
@@ -23,14 +25,19 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from campaigns.gateways import gateway_for
-from campaigns.models import Broadcast, BroadcastStatus
+from campaigns.gateways import Outgoing, gateway_for, throttle
+from campaigns.models import Broadcast, BroadcastStatus, GatewayKind
 from campaigns.services.content import render
 
 CHUNK = 1000
-BATCH = 100
+BATCH = 200
 MAX_ATTEMPTS = 5
 STALE = timedelta(minutes=2)
+
+
+def retry_countdown(attempts: int) -> int:
+    """Seconds before trying a transiently failed send again: 5, 10, 20, 40 … at most 5 min."""
+    return int(min(300, 5 * 2 ** max(0, attempts - 1)))
 
 
 def delivery_key(broadcast_id: int, member_id: int) -> str:
@@ -64,6 +71,7 @@ class ChunkStats:
     suppressed: int = 0
     failed: int = 0
     retry: int = 0
+    retry_attempts: int = 0  # the most tries any row still to retry has had
 
 
 TAKE_SQL = """
@@ -96,7 +104,8 @@ SELECT m.id,
        COALESCE((SELECT a.balance FROM members_pointsaccount a
                  WHERE a.member_id = m.id AND a.kind = 'activity'), 0) AS points,
        COALESCE((SELECT COALESCE(NULLIF(g.display_name, ''), g.username)
-                 FROM org_staff g WHERE g.id = m.guide_id), '') AS guide
+                 FROM org_staff g WHERE g.id = m.guide_id), '') AS guide,
+       m.guide_id
 FROM members_member m WHERE m.id = ANY(%(ids)s)
 """
 
@@ -137,7 +146,10 @@ def send_chunk(
     if broadcast.status != BroadcastStatus.SENDING:
         return stats  # cancelled, or done meanwhile
     gateway = gateway_for(
-        broadcast.channel, title=broadcast.material.title, link_url=broadcast.material.link_url
+        broadcast.channel,
+        title=broadcast.material.title,
+        link_url=broadcast.material.link_url,
+        material=broadcast.material,
     )
     while True:
         with transaction.atomic(), connection.cursor() as cursor:
@@ -152,38 +164,46 @@ def send_chunk(
             people = {row[0]: row for row in cursor.fetchall()}
             capped = _over_cap(broadcast, member_ids, timezone.localdate(now or timezone.now()))
             outcome: list[tuple[int, str, str, str, str]] = []
+            to_send: list[tuple[int, int, Outgoing]] = []
             for pk, member_id, attempts in rows:
                 key = keys[pk]
                 person = people.get(member_id)
                 if key in already:
                     outcome.append((pk, "sent", "", "recovered", ""))
                     stats.recovered += 1
-                    continue
-                if person is None or person[1]:
+                elif person is None or person[1]:
                     outcome.append((pk, "suppressed", "opted_out", "", ""))
                     stats.suppressed += 1
-                    continue
-                if member_id in capped:
+                elif member_id in capped:
                     outcome.append((pk, "suppressed", "frequency_cap", "", ""))
                     stats.suppressed += 1
-                    continue
-                content = render(
-                    broadcast.material.body,
-                    {"name": person[2], "tier": person[3], "points": person[4], "guide": person[5]},
-                )
-                result = gateway.send(key=key, member_id=member_id, content=content)
+                else:
+                    variables = {
+                        "name": person[2],
+                        "tier": person[3],
+                        "points": person[4],
+                        "guide": person[5],
+                    }
+                    content = render(broadcast.material.body, variables)
+                    to_send.append((pk, attempts, Outgoing(key, member_id, content)))
+            if to_send:
+                throttle(gateway.kind, len(to_send))
+            results = gateway.send_batch([message for _pk, _a, message in to_send])
+            for (pk, attempts, _message), result in zip(to_send, results, strict=True):
                 if result.status == "sent":
                     outcome.append((pk, "sent", "", result.ref, ""))
                     stats.sent += 1
                 elif result.status in ("limit_reached", "not_friend"):
                     outcome.append((pk, "suppressed", result.status, "", ""))
                     stats.suppressed += 1
-                elif attempts + 1 >= MAX_ATTEMPTS:
+                elif result.status.startswith("failed") or attempts + 1 >= MAX_ATTEMPTS:
+                    # A permanent refusal (bad content, a closed account…) is not retried.
                     outcome.append((pk, "failed", "", "", result.status))
                     stats.failed += 1
                 else:
                     outcome.append((pk, "planned", "", "", result.status))
                     stats.retry += 1
+                    stats.retry_attempts = max(stats.retry_attempts, attempts + 1)
             cursor.execute(
                 WRITE_SQL,
                 [
@@ -195,13 +215,44 @@ def send_chunk(
                     [o[4] for o in outcome],
                 ],
             )
+            if broadcast.channel == GatewayKind.WECOM:
+                _count_guide_tasks(cursor, broadcast_id, outcome, rows, people)
         if stats.retry:
             break  # transient errors: try again later rather than spin on them now
     if stats.retry:
         from campaigns.tasks import send_broadcast_chunk
 
-        send_broadcast_chunk.apply_async((broadcast_id, low, high), countdown=5)
+        send_broadcast_chunk.apply_async(
+            (broadcast_id, low, high), countdown=retry_countdown(stats.retry_attempts)
+        )
     return stats
+
+
+GUIDE_TASKS_SQL = """
+INSERT INTO campaigns_guidesendtask (broadcast_id, guide_id, recipients, created_at)
+SELECT %s, u.guide_id, u.n, now() FROM unnest(%s::bigint[], %s::int[]) AS u(guide_id, n)
+ON CONFLICT (broadcast_id, guide_id)
+DO UPDATE SET recipients = campaigns_guidesendtask.recipients + EXCLUDED.recipients
+"""
+
+
+def _count_guide_tasks(
+    cursor: Any,
+    broadcast_id: int,
+    outcome: list[tuple[int, str, str, str, str]],
+    rows: list[tuple[int, int, int]],
+    people: dict[int, tuple[Any, ...]],
+) -> None:
+    """A WeCom group message is a task in each guide's WeCom: count the customers handed
+    to each guide, in the same transaction as the deliveries' status."""
+    member_of = {pk: member_id for pk, member_id, _attempts in rows}
+    per_guide: dict[int, int] = {}
+    for pk, status, *_rest in outcome:
+        person = people.get(member_of[pk])
+        if status == "sent" and person is not None and person[6] is not None:
+            per_guide[person[6]] = per_guide.get(person[6], 0) + 1
+    if per_guide:
+        cursor.execute(GUIDE_TASKS_SQL, [broadcast_id, list(per_guide), list(per_guide.values())])
 
 
 def broadcast_sweep(*, now: datetime | None = None) -> int:

@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from campaigns.forms import BroadcastForm
-from campaigns.models import Broadcast, BroadcastStatus, Material, MaterialKind
+from campaigns.models import Broadcast, BroadcastStatus, GuideSendTask, Material, MaterialKind
 from campaigns.services.broadcasts import broadcast_approve, broadcast_cancel, broadcast_submit
 from campaigns.services.planning import broadcast_preview
 from members.services.errors import MemberError
@@ -39,6 +39,7 @@ def _broadcast(request: HttpRequest, pk: int) -> Broadcast:
 def broadcast_list(request: HttpRequest) -> HttpResponse:
     broadcasts: Any = (
         Broadcast.objects.for_user(request.user)
+        .filter(journey_step__isnull=True)  # journeys' waves show on their campaign's page
         .select_related("segment", "store", "created_by")
         .annotate(
             sent=Count("deliveries", filter=Q(deliveries__status="sent")),
@@ -65,7 +66,7 @@ def broadcast_new(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         actor: Any = request.user
         with transaction.atomic():
-            material = Material.objects.create(
+            material = data["material"] or Material.objects.create(
                 kind=MaterialKind.TEXT,
                 title=data["title"],
                 body=data["body"],
@@ -109,11 +110,18 @@ def broadcast_detail(request: HttpRequest, pk: int) -> HttpResponse:
     ):
         preview = broadcast_preview(broadcast=broadcast)
     user: Any = request.user
+    guide_tasks: Any = (
+        GuideSendTask.objects.for_user(user)
+        .filter(broadcast=broadcast)
+        .select_related("guide")
+        .order_by("guide__username")
+    )
     return render(
         request,
         "campaigns/hq/broadcast_detail.html",
         {
             "broadcast": broadcast,
+            "guide_tasks": guide_tasks,
             "preview": preview,
             "counts": counts,
             "reasons": reasons,

@@ -22,6 +22,7 @@ from members.phones import InvalidPhone, normalize_phone
 from members.services.errors import Conflict, MemberError
 from members.services.identity import identity_key, member_resolve_with_retry
 from members.services.lifecycle import member_refresh_stage
+from members.signals import member_registered
 from members.wechat import WechatClient, WechatError
 
 ACCESS_TTL = timedelta(hours=2)
@@ -213,7 +214,10 @@ def member_bind_phone(*, member: Member, phone_code: str, client: WechatClient) 
                 "merge them. Nothing was changed."
             ),
         )
-    return _bind_phone(member=member, phone=phone)
+    member = _bind_phone(member=member, phone=phone)
+    # Registration is what earns an inviter's referral reward (campaigns listens).
+    member_registered.send(sender=Member, member=member)
+    return member
 
 
 @transaction.atomic

@@ -144,3 +144,39 @@ def test_a_stores_broadcast_reaches_only_its_members(org: Org, segment: Segment)
     )
     preview = broadcast_preview(broadcast=store_broadcast)
     assert preview.audience == 3  # the three members of 上海南京西路店 in the fixture
+
+
+def test_a_broadcast_can_send_a_library_material(en: Client, org: Org, segment: Segment) -> None:
+    from campaigns.models import Material
+
+    card = Material.objects.create(
+        kind="link", title="秋冬新品", body="{name}，新品到店", link_url="https://b.example.com/aw"
+    )
+    other_store = Material.objects.create(kind="text", title="b1 专属", body="hi", store=org.b1)
+    en.force_login(org.hq_operator)
+    response = compose(en, segment, material=card.pk, title="", body="")
+    assert response.status_code == 302
+    broadcast = Broadcast.objects.get()
+    assert broadcast.material_id == card.pk
+    assert Material.objects.count() == 2  # nothing copied
+
+    # SMS carries text only; a store manager cannot pick another store's material.
+    before = (Broadcast.objects.count(), Material.objects.count())
+    refused = compose(en, segment, channel="sms", material=card.pk, title="", body="")
+    assert "carry text only" in refused.content.decode()
+    en.force_login(org.store_manager_a1)
+    refused = compose(en, segment, material=other_store.pk, store=org.a1.pk, title="", body="")
+    assert refused.status_code == 200 and "Select a valid choice" in refused.content.decode()
+    assert (Broadcast.objects.count(), Material.objects.count()) == before
+
+
+def test_without_a_material_a_title_and_text_are_needed(
+    en: Client, org: Org, segment: Segment
+) -> None:
+    en.force_login(org.hq_operator)
+    page = compose(en, segment, title="", body="").content.decode()
+    assert "Give the message a title, or pick a material." in page
+    assert "Write the message, or pick a material." in page
+    page = compose(en, segment, body="{}你好").content.decode()
+    assert "plain name in braces" in page
+    assert not Broadcast.objects.exists()

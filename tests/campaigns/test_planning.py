@@ -57,7 +57,16 @@ def test_content_variables_are_checked_and_filled() -> None:
     assert render("{name}，您有 {points} 积分", {"name": "王小美", "points": 340}) == (
         "王小美，您有 340 积分"
     )
-    for text, code in (("{nmae}你好", "unknown_variable"), ("{name", "content_braces")):
+    assert render("您有 {points} 积分", {"points": 0}) == "您有 0 积分"
+    assert render("{name}你好", {}) == "你好"
+    bad = (
+        ("{nmae}你好", "unknown_variable"),
+        ("{name", "content_braces"),
+        ("{}你好", "content_braces"),
+        ("{points:d} 积分", "content_braces"),
+        ("{name!r}", "content_braces"),
+    )
+    for text, code in bad:
         with pytest.raises(MemberError) as exc:
             content_check(text)
         assert exc.value.code == code

@@ -81,7 +81,9 @@ def test_seed_demo_builds_the_documented_organisation() -> None:
         .filter(n__gt=1)
         .exists()
     )
-    assert Segment.objects.count() == 4 and not Segment.objects.filter(size__isnull=True).exists()
+    # Four to explore, and everyone (for the demo broadcasts).
+    assert Segment.objects.count() == 5
+    assert not Segment.objects.filter(size__isnull=True).exists()
     assert MemberRfm.objects.count() > 0
     assert not MemberRfm.objects.filter(rfm_class="").exists()  # classed by the review
 
@@ -121,3 +123,17 @@ def test_demo_logins_work(client: Client, username: str, landing: str) -> None:
     assert response.status_code == 302
     assert response["Location"] == landing
     assert client.get(landing).status_code == 200
+
+
+def test_seed_demo_gives_the_reach_pages_something_to_show(client: Client) -> None:
+    from campaigns.models import Broadcast, Delivery, GuideSendTask, Material
+
+    call_command("seed_demo", members=200, stdout=StringIO())
+    assert Material.objects.filter(quick_reply=True).exists()
+    assert Broadcast.objects.filter(status="pending").count() == 1
+    assert Delivery.objects.filter(status="sent").exists()
+    guide_task = GuideSendTask.objects.get(guide__username="guide")
+    assert guide_task.confirmed_at is None and guide_task.recipients > 0
+    client.force_login(guide_task.guide)
+    page = client.get(f"/m/broadcasts/{guide_task.pk}/")
+    assert page.status_code == 200

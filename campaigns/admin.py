@@ -1,0 +1,67 @@
+"""Campaign admin: head office sets the frequency caps every campaign shares and the
+providers' rate limits (each change audited), and reviews opt-outs and the sandbox's
+record of what "left". Referrals live in `admin_referrals`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.db import models
+from django.http import HttpRequest
+
+from campaigns import admin_referrals  # noqa: F401  (registers the referral admin)
+from campaigns.models import FrequencyRule, GatewayThrottle, MarketingOptOut, SandboxCall
+from scrm.core.admin import ReadOnly
+from scrm.core.services import audit_record
+
+
+class AuditedSettingAdmin(admin.ModelAdmin):
+    """Caps and rate limits change what every campaign may send: audit each change."""
+
+    def save_model(
+        self, request: HttpRequest, obj: models.Model, form: forms.ModelForm, change: bool
+    ) -> None:
+        super().save_model(request, obj, form, change)
+        audit_record(
+            actor=request.user,
+            action=f"campaigns.{obj._meta.model_name}.{'update' if change else 'create'}",
+            target=obj,
+            data={name: str(form.cleaned_data[name]) for name in form.changed_data},
+        )
+
+    def delete_model(self, request: HttpRequest, obj: models.Model) -> None:
+        audit_record(
+            actor=request.user, action=f"campaigns.{obj._meta.model_name}.delete", target=obj
+        )
+        super().delete_model(request, obj)
+
+
+@admin.register(FrequencyRule)
+class FrequencyRuleAdmin(AuditedSettingAdmin):
+    list_display = ["__str__", "channel", "per_day", "per_month"]
+
+
+@admin.register(GatewayThrottle)
+class GatewayThrottleAdmin(AuditedSettingAdmin):
+    list_display = ["gateway", "per_second"]
+    fields = ["gateway", "per_second"]
+
+
+@admin.register(MarketingOptOut)
+class MarketingOptOutAdmin(ReadOnly):
+    list_display = ["member", "channel", "created_at"]
+    list_filter = ["channel"]
+    search_fields = ["=member__id"]
+    list_select_related = ["member"]
+
+
+@admin.register(SandboxCall)
+class SandboxCallAdmin(ReadOnly):
+    list_display = ["created_at", "gateway", "member_id", "key", "outcome"]
+    list_filter = ["gateway", "outcome"]
+    search_fields = ["=key", "=member_id"]
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).defer("content")

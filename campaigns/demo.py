@@ -1,0 +1,203 @@
+"""Demo data for the Reach pages: a material library with quick replies, a broadcast
+already sent by SMS, a WeCom broadcast the demo guide still has to send, a store's draft
+waiting for head office, in-app messages, and the referral programme with invitations."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from scrm.core.demo import DemoContext, demo_step
+
+DEMO_MATERIALS = [
+    # kind, title, body, image, link, mini-program page, quick reply
+    (
+        "text",
+        "会员日提醒",
+        "{name}，本周六会员日全场双倍积分，您现有 {points} 积分，期待您来店～",
+        "",
+        "",
+        "",
+        False,
+    ),
+    (
+        "text",
+        "到店欢迎",
+        "{name}您好，我是您的专属导购{guide}，有任何需要随时找我～",
+        "",
+        "",
+        "",
+        True,
+    ),
+    (
+        "text",
+        "生日祝福",
+        "{name}，生日快乐！{tier}专属生日礼已放入您的账户，记得到店领取哦。",
+        "",
+        "",
+        "",
+        True,
+    ),
+    (
+        "text",
+        "新品到店",
+        "{name}，秋冬新品已到店，给您留了试穿名额，方便时回复我预约～",
+        "",
+        "",
+        "",
+        True,
+    ),
+    (
+        "link",
+        "秋冬新品图鉴",
+        "精选 20 款秋冬新品，会员专享 9 折",
+        "https://img.example.com/aw.jpg",
+        "https://brand.example.com/aw",
+        "",
+        False,
+    ),
+    (
+        "mini_program",
+        "积分商城",
+        "{points} 积分可兑换好礼",
+        "https://img.example.com/mall.jpg",
+        "",
+        "pages/mall/index?from=broadcast",
+        True,
+    ),
+]
+
+
+@demo_step(order=80)
+def seed_campaigns(ctx: DemoContext) -> str:
+    from campaigns.gateways import close_outside_connection
+    from campaigns.models import (
+        Broadcast,
+        BroadcastStatus,
+        Delivery,
+        Material,
+        ReferralProgramme,
+    )
+    from campaigns.services.planning import broadcast_plan
+    from campaigns.services.sending import send_chunk
+    from members.models import Identity, Member, Segment
+    from members.services.errors import MemberError
+    from members.services.segments import segment_record_size
+    from scrm.org.models import Staff
+
+    if Material.objects.exists():
+        return "campaigns already present; none added"
+    operator = Staff.objects.filter(username="operator").first()
+    manager = Staff.objects.filter(username="manager").first()
+    admin = Staff.objects.filter(username="admin").first()
+    guide = Staff.objects.filter(username="guide").first()
+    if operator is None or admin is None:
+        return "no staff to build campaigns with"
+    now = timezone.now()
+    with transaction.atomic():
+        segment, _created = Segment.objects.get_or_create(
+            name="全部会员",
+            defaults={
+                "description": "池中所有会员（群发演示用）",
+                "rules": {
+                    "op": "and",
+                    "rules": [{"field": "gender", "operator": "in", "value": ["f", "m", "u"]}],
+                },
+                "created_by": operator,
+            },
+        )
+        segment_record_size(segment=segment, now=now)
+        materials = [
+            Material.objects.create(
+                kind=kind,
+                title=title,
+                body=body,
+                image_url=image,
+                link_url=link,
+                mini_program_path=page,
+                quick_reply=quick,
+                created_by=operator,
+            )
+            for kind, title, body, image, link, page, quick in DEMO_MATERIALS
+        ]
+        # WeCom contacts for the demo guide's customers, so a WeCom broadcast reaches them.
+        if guide is not None:
+            Identity.objects.bulk_create(
+                [
+                    Identity(
+                        member=member,
+                        kind="wecom_external",
+                        value=f"wmdemo{member.pk:08d}",
+                        source="demo",
+                    )
+                    for member in Member.objects.filter(guide=guide, merged_into__isnull=True)
+                ],
+                ignore_conflicts=True,
+            )
+        sms = Broadcast.objects.create(
+            name="双倍积分会员日 · 短信",
+            channel="sms",
+            material=materials[0],
+            segment=segment,
+            created_by=operator,
+            approved_by=admin,
+            status=BroadcastStatus.APPROVED,
+        )
+        inbox = Broadcast.objects.create(
+            name="秋冬新品 · 站内信",
+            channel="inbox",
+            material=materials[4],
+            segment=segment,
+            created_by=operator,
+            approved_by=admin,
+            status=BroadcastStatus.APPROVED,
+        )
+        wecom = Broadcast.objects.create(
+            name="新品到店 · 导购群发",
+            channel="wecom",
+            material=materials[3],
+            segment=segment,
+            created_by=operator,
+            approved_by=admin,
+            status=BroadcastStatus.APPROVED,
+        )
+        manager_store = manager.stores.order_by("pk").first() if manager is not None else None
+        if manager_store is not None:
+            Broadcast.objects.create(
+                name="本店周末到店礼",
+                channel="inbox",
+                material=materials[1],
+                segment=segment,
+                store=manager_store,
+                created_by=manager,
+                status=BroadcastStatus.PENDING,
+            )
+        Broadcast.objects.create(
+            name="年终回馈（草稿）",
+            channel="sms",
+            material=materials[2],
+            segment=segment,
+            created_by=operator,
+        )
+        programme = ReferralProgramme.current()
+        programme.active = True
+        programme.save(update_fields=["active"])
+    planned = 0
+    for broadcast in (wecom, inbox, sms):
+        # A member gets one marketing message a day: the WeCom one goes first so the demo
+        # guide has a group message to confirm.
+        try:
+            planned += broadcast_plan(broadcast=broadcast, now=now).to_send
+        except MemberError:  # nobody to send to (an empty demo pool)
+            continue
+        ids = list(
+            Delivery.objects.filter(broadcast=broadcast, status="planned").values_list(
+                "pk", flat=True
+            )
+        )
+        if ids:
+            send_chunk(broadcast_id=broadcast.pk, low=min(ids), high=max(ids), now=now)
+        Broadcast.objects.filter(pk=broadcast.pk).update(status=BroadcastStatus.DONE)
+    close_outside_connection()  # the sandbox's own connection, not needed any more
+    sent = Delivery.objects.filter(status="sent").count()
+    return f"{len(materials)} materials, 5 broadcasts, {sent} messages sent of {planned} planned"

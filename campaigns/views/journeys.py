@@ -1,0 +1,160 @@
+"""/hq/campaigns/: campaigns from templates with automated journeys — list with their
+figures, new from a template (prefilled, editable), detail with per-step figures and
+members, and activate (head office) / pause / end. Scoped by `for_user`: another
+store's campaign is a 404."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from campaigns.forms_journeys import (
+    CampaignForm,
+    StepFormSet,
+    step_specs,
+    template_initial,
+)
+from campaigns.journey_templates import TEMPLATES
+from campaigns.models import Campaign, CampaignStatus, JourneyEnrollment, SuppressionReason
+from campaigns.services.journeys import (
+    campaign_activate,
+    campaign_create,
+    campaign_end,
+    campaign_pause,
+    campaign_step_figures,
+    campaigns_for_user,
+)
+from members.services.errors import MemberError
+from scrm.core.access import hq_required
+
+
+def _campaign(request: HttpRequest, pk: int) -> Campaign:
+    campaign: Campaign | None = (
+        Campaign.objects.for_user(request.user)
+        .select_related("segment", "store", "created_by", "activated_by", "exit_tag")
+        .filter(pk=pk)
+        .first()
+    )
+    if campaign is None:
+        raise Http404
+    return campaign
+
+
+@hq_required
+def campaign_list(request: HttpRequest) -> HttpResponse:
+    campaigns: Any = campaigns_for_user(request.user)
+    status = request.GET.get("status", "")
+    if status in CampaignStatus.values:
+        campaigns = campaigns.filter(status=status)
+    page = Paginator(campaigns, 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "campaigns/hq/journey_list.html",
+        {"page": page, "status": status, "statuses": CampaignStatus.choices},
+    )
+
+
+@hq_required
+@require_http_methods(["GET", "POST"])
+def campaign_new(request: HttpRequest) -> HttpResponse:
+    key = request.POST.get("template") or request.GET.get("template", "")
+    if not key:
+        return render(request, "campaigns/hq/journey_templates.html", {"templates": TEMPLATES})
+    if key not in TEMPLATES:
+        messages.error(request, _("Unknown campaign template."))
+        return render(
+            request,
+            "campaigns/hq/journey_templates.html",
+            {"templates": TEMPLATES},
+            status=400,
+        )
+    user: Any = request.user
+    initial, step_initial = template_initial(key)
+    if request.method == "POST":
+        form = CampaignForm(request.POST, user=user)
+        steps = StepFormSet(request.POST, prefix="steps", form_kwargs={"user": user})
+        if form.is_valid() and steps.is_valid():
+            data = form.cleaned_data
+            try:
+                campaign = campaign_create(
+                    actor=user,
+                    template_key=key,
+                    name=data["name"],
+                    goal=data["goal"],
+                    segment=data["segment"],
+                    store=data["store"],
+                    starts_at=data["starts_at"],
+                    ends_at=data["ends_at"],
+                    trigger=data["trigger"],
+                    trigger_params=form.trigger_params(),
+                    exit_on_conversion=data["exit_on_conversion"],
+                    exit_tag=data["exit_tag"],
+                    steps=step_specs(steps),
+                )
+            except MemberError as exc:
+                form.add_error(None, str(exc.message))
+            else:
+                messages.success(request, _("Draft saved: head office activates it."))
+                return redirect("hq:campaign", pk=campaign.pk)
+        status = 400
+    else:
+        form = CampaignForm(initial=initial, user=user)
+        steps = StepFormSet(initial=step_initial, prefix="steps", form_kwargs={"user": user})
+        status = 200
+    return render(
+        request,
+        "campaigns/hq/journey_new.html",
+        {"form": form, "steps": steps, "template": TEMPLATES[key], "key": key},
+        status=status,
+    )
+
+
+@hq_required
+def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = _campaign(request, pk)
+    enrollments = (
+        JourneyEnrollment.objects.filter(campaign=campaign)
+        .select_related("member")
+        .order_by("-entered_at", "-id")
+    )
+    page = Paginator(enrollments, 50).get_page(request.GET.get("page"))
+    user: Any = request.user
+    return render(
+        request,
+        "campaigns/hq/journey_detail.html",
+        {
+            "campaign": campaign,
+            "figures": campaign_step_figures(campaign),
+            "reasons": dict(SuppressionReason.choices),
+            "page": page,
+            "can_activate": getattr(user, "is_hq", False)
+            and campaign.status in (CampaignStatus.DRAFT, CampaignStatus.PAUSED),
+        },
+    )
+
+
+@hq_required
+@require_POST
+def campaign_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    campaign = _campaign(request, pk)
+    actions = {
+        "activate": (campaign_activate, _("Active: members enter when the trigger fires.")),
+        "pause": (campaign_pause, _("Paused: nobody enters or moves on.")),
+        "end": (campaign_end, _("Ended: every member left the journey.")),
+    }
+    if action not in actions:
+        raise Http404
+    service, done = actions[action]
+    try:
+        service(campaign=campaign, actor=request.user)  # type: ignore[operator]
+    except MemberError as exc:
+        messages.error(request, str(exc.message))
+        return redirect("hq:campaign", pk=campaign.pk)
+    messages.success(request, done)
+    return redirect("hq:campaign", pk=campaign.pk)
