@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
-from campaigns.models import GatewayKind, Material, MaterialKind
+from campaigns.models import GUIDE_POSTED, GatewayKind, Material, MaterialKind
 from campaigns.selectors import materials_for_user
 from campaigns.services.content import VARIABLES, content_check
 from members.models import Segment
@@ -24,7 +24,12 @@ TEXT_ONLY_CHANNELS = (GatewayKind.SMS, GatewayKind.SUBSCRIPTION)
 class BroadcastForm(forms.Form):
     name = forms.CharField(max_length=100, label=_("Name"))
     channel = forms.ChoiceField(choices=GatewayKind.choices, label=_("Channel"))
-    segment = forms.ModelChoiceField(queryset=Segment.objects.none(), label=_("Audience"))
+    segment = forms.ModelChoiceField(
+        queryset=Segment.objects.none(),
+        required=False,
+        label=_("Audience"),
+        help_text=_("Not needed for customer groups and Moments: the guides post those."),
+    )
     material = forms.ModelChoiceField(
         queryset=Material.objects.none(),
         required=False,
@@ -78,6 +83,10 @@ class BroadcastForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        if data.get("channel") in GUIDE_POSTED:
+            data["segment"] = None  # the guides' own customers, through their posts
+        elif not data.get("segment") and "segment" not in self.errors:
+            self.add_error("segment", _("Choose who receives it."))
         material = data.get("material")
         if material is None:
             if not data.get("title"):

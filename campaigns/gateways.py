@@ -17,7 +17,7 @@ import psycopg
 from django.db import connection
 from django.utils import timezone
 
-from campaigns.models import GatewayKind, Material
+from campaigns.models import GUIDE_POSTED, GatewayKind, Material
 from scrm.core.embedded_db import database_url
 
 WECOM_MONTHLY_LIMIT = 4
@@ -228,6 +228,12 @@ def gateway_for(
     messages)."""
     if kind == GatewayKind.INBOX:
         return InboxGateway(title, link_url)
+    if kind in GUIDE_POSTED:
+        from campaigns.wecom import wecom_guide_post_gateway
+
+        posts = wecom_guide_post_gateway(kind, material)
+        if posts is not None:
+            return posts
     if kind == GatewayKind.WECOM:
         from campaigns.wecom import wecom_gateway  # campaigns.wecom imports this module
 

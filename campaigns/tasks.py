@@ -13,6 +13,16 @@ def send_broadcast_chunk(broadcast_id: int, low: int, high: int) -> dict[str, in
 
 
 @shared_task
+def post_for_guides(broadcast_id: int) -> dict[str, int]:
+    """Hand a Moments or customer-group broadcast to WeCom for each of its guides."""
+    from dataclasses import asdict
+
+    from campaigns.services.sending import post_guide_tasks
+
+    return asdict(post_guide_tasks(broadcast_id=broadcast_id))
+
+
+@shared_task
 def start_due_broadcasts() -> int:
     """Every minute: approved broadcasts whose time has come are planned and sent."""
     from campaigns.services.broadcasts import broadcasts_start_due

@@ -58,6 +58,8 @@ MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 # Temporary media live three days; reuse an uploaded image for a little less.
 MEDIA_CACHE_SECONDS = 3 * 24 * 3600 - 3600
+# How long a guide post's note is kept: long after any retry of its broadcast.
+NOTE_SECONDS = 30 * 24 * 3600
 
 # Documented per-call limits of add_msg_template (92135): 10,000 customers, 2,000 groups.
 MAX_CUSTOMERS_PER_MESSAGE = 10_000
@@ -955,3 +957,88 @@ def wecom_gateway(
     if client is None:
         return None
     return WecomGateway(client, material=material, title=title, link_url=link_url)
+
+
+class WecomGuidePostGateway:
+    """Posts a guide makes once for all their customers: a Moments task (客户朋友圈) or a
+    group message to the customer groups they own. Each message's recipient id is the
+    guide (Staff) id; their WeCom userid is their username.
+
+    WeCom keeps no key of ours for these, and a Moments post cannot be looked up by
+    content. Before each call a note is written to the cache, and completed with WeCom's
+    id after: `sent_keys` treats any note as sent — a crash mid-call leaves the post at
+    most once (a second Moments post is worse than none, and the guide's task on /m/
+    still shows the content to post by hand)."""
+
+    idempotent = False
+
+    def __init__(self, client: WecomClient, kind: str, material: Material | None) -> None:
+        self.client = client
+        self.kind = kind
+        self.material = material
+
+    def _note_key(self, key: str) -> str:
+        return f"wecom-guide-post:{self.client.corp_id}:{key}"
+
+    def _attachments(self) -> list[dict[str, Any]]:
+        if self.material is None or self.material.kind == MaterialKind.TEXT:
+            return []
+        media_id = ""
+        if self.material.image_url and self.material.kind != MaterialKind.LINK:
+            media_id = self.client.image_media_id(self.material.image_url)
+        return material_attachments(self.material, image_media_id=media_id)
+
+    def send_batch(self, messages: list[Outgoing]) -> list[SendResult]:
+        from scrm.org.models import Staff
+
+        if not messages:
+            return []
+        userids = dict(
+            Staff.objects.filter(pk__in=[m.member_id for m in messages]).values_list(
+                "pk", "username"
+            )
+        )
+        results: list[SendResult] = []
+        for message in messages:
+            userid = userids.get(message.member_id)
+            if userid is None:
+                results.append(SendResult("failed_no_guide"))
+                continue
+            cache.set(self._note_key(message.key), "pending", NOTE_SECONDS)
+            try:
+                if self.kind == GatewayKind.WECOM_MOMENTS:
+                    ref = self.client.add_moment_task(
+                        text=message.content,
+                        attachments=self._attachments(),
+                        visible_userids=[userid],
+                    )
+                else:
+                    chat_ids = self.client.groupchat_list(owner_userids=[userid])
+                    if not chat_ids:
+                        cache.delete(self._note_key(message.key))
+                        results.append(SendResult("not_friend"))  # no customer group
+                        continue
+                    calls = self.client.add_msg_template_to_groups(
+                        sender=userid,
+                        chat_ids=chat_ids,
+                        text=message.content,
+                        attachments=self._attachments(),
+                    )
+                    ref = ",".join(call.msgid for call in calls if call.msgid)[:100]
+            except WecomError as error:
+                if not error.timed_out:
+                    cache.delete(self._note_key(message.key))  # WeCom refused: not posted
+                results.append(SendResult(classify(error)))
+                continue
+            cache.set(self._note_key(message.key), ref or "posted", NOTE_SECONDS)
+            results.append(SendResult("sent", ref=ref))
+        return results
+
+    def sent_keys(self, keys: list[str]) -> set[str]:
+        notes = cache.get_many([self._note_key(key) for key in keys])
+        return {key for key in keys if self._note_key(key) in notes}
+
+
+def wecom_guide_post_gateway(kind: str, material: Material | None) -> WecomGuidePostGateway | None:
+    client = wecom_client()
+    return None if client is None else WecomGuidePostGateway(client, kind, material)

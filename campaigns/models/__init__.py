@@ -7,6 +7,7 @@ from campaigns.models.broadcasts import (
     SuppressionReason,
 )
 from campaigns.models.messaging import (
+    GUIDE_POSTED,
     FrequencyRule,
     GatewayKind,
     GatewayThrottle,
@@ -19,6 +20,7 @@ from campaigns.models.messaging import (
 )
 
 __all__ = [
+    "GUIDE_POSTED",
     "Broadcast",
     "BroadcastStatus",
     "Delivery",

@@ -167,6 +167,10 @@ class GuideSendTask(models.Model):
     )
     recipients = models.PositiveIntegerField(_("customers"), default=0)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    # Guide-posted channels (customer groups, Moments): when the post was handed to WeCom
+    # for this guide, and WeCom's id for it.
+    handed_at = models.DateTimeField(null=True, blank=True)
+    provider_ref = models.CharField(max_length=100, blank=True)
     confirmed_at = models.DateTimeField(_("confirmed"), null=True, blank=True)
 
     scope: ClassVar[Scope] = Scope(

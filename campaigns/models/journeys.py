@@ -28,6 +28,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from campaigns.models.messaging import GatewayKind, Material
 from members.models import Member, Segment, Tag
@@ -186,7 +187,7 @@ class JourneyStep(models.Model):
 class EnrollmentState(models.TextChoices):
     ACTIVE = "active", _("On the journey")
     COMPLETED = "completed", _("Completed")
-    EXITED = "exited", _("Left")
+    EXITED = "exited", pgettext_lazy("journey", "Left")
 
 
 class ExitReason(models.TextChoices):

@@ -17,6 +17,14 @@ class GatewayKind(models.TextChoices):
     SMS = "sms", _("SMS")
     SUBSCRIPTION = "subscription", _("Mini-program subscription message")
     INBOX = "inbox", _("In-app inbox")
+    WECOM_GROUPS = "wecom_groups", _("WeCom customer groups (posted by guides)")
+    WECOM_MOMENTS = "wecom_moments", _("WeCom Moments (posted by guides)")
+
+
+# Channels a guide posts once for all their customers — to their customer groups or their
+# Moments — rather than a message per member: the audience is the guides, and members'
+# caps and opt-outs do not apply (nobody receives a message of their own).
+GUIDE_POSTED = (GatewayKind.WECOM_GROUPS, GatewayKind.WECOM_MOMENTS)
 
 
 class MaterialKind(models.TextChoices):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from members.models import Member
 
@@ -25,7 +26,7 @@ class ReferralProgramme(models.Model):
     """
 
     active = models.BooleanField(
-        _("active"),
+        pgettext_lazy("programme", "active"),
         default=False,
         help_text=_("When off, invite codes cannot be claimed and pending invites earn nothing."),
     )

@@ -17,7 +17,13 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from campaigns.models import Broadcast, BroadcastStatus, FrequencyRule, GatewayKind
+from campaigns.models import (
+    GUIDE_POSTED,
+    Broadcast,
+    BroadcastStatus,
+    FrequencyRule,
+    GatewayKind,
+)
 from campaigns.services.content import content_check
 from members.services.errors import MemberError
 from members.services.segments import segment_members
@@ -103,13 +109,65 @@ def _classify_sql(
     return sql, [*reason_params, *params]  # the CASE comes before the audience in the text
 
 
+def _posting_guides_sql(broadcast: Broadcast) -> tuple[str, list[Any]]:
+    """Active guides who post a guide-posted broadcast — of its store, or every store's
+    for head office's — with their customer count."""
+    store_test = ""
+    params: list[Any] = []
+    if broadcast.store_id is not None:
+        store_test = (
+            " AND EXISTS (SELECT 1 FROM org_staff_stores ss WHERE ss.staff_id = s.id "
+            "AND ss.store_id = %s)"
+        )
+        params.append(broadcast.store_id)
+    sql = (
+        "SELECT s.id, (SELECT count(*) FROM members_member m WHERE m.guide_id = s.id "
+        "AND m.merged_into_id IS NULL) AS customers "
+        f"FROM org_staff s WHERE s.role = 'guide' AND s.is_active{store_test}"
+    )
+    return sql, params
+
+
+def _plan_guide_posts(broadcast: Broadcast, now: datetime) -> Preview:
+    """One task per posting guide (planning twice adds nothing); no guide: refused."""
+    sql, params = _posting_guides_sql(broadcast)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO campaigns_guidesendtask (broadcast_id, guide_id, recipients, "
+            "created_at, provider_ref) "
+            f"SELECT %s, g.id, g.customers, %s, '' FROM ({sql}) AS g "
+            "ON CONFLICT (broadcast_id, guide_id) DO NOTHING",
+            [broadcast.pk, now, *params],
+        )
+        cursor.execute(
+            "SELECT count(*) FROM campaigns_guidesendtask WHERE broadcast_id = %s",
+            [broadcast.pk],
+        )
+        row = cursor.fetchone()
+    guides = int(row[0]) if row else 0
+    if not guides:
+        raise MemberError("audience_empty", _("No guide to post it: the audience is empty."))
+    broadcast.planned_at = now
+    broadcast.status = BroadcastStatus.SENDING
+    broadcast.save(update_fields=["planned_at", "status"])
+    return Preview(audience=guides, to_send=guides)
+
+
 def _send_day(broadcast: Broadcast, now: datetime) -> date:
     return timezone.localdate(broadcast.scheduled_at or now)
 
 
 def broadcast_preview(*, broadcast: Broadcast, now: datetime | None = None) -> Preview:
-    """The audience now, and how many each suppression reason would hold back."""
+    """The audience now, and how many each suppression reason would hold back (for a
+    guide-posted channel: the guides who will post it)."""
     now = now or timezone.now()
+    if broadcast.channel in GUIDE_POSTED:
+        with connection.cursor() as cursor:
+            sql, params = _posting_guides_sql(broadcast)
+            cursor.execute(f"SELECT count(*) FROM ({sql}) AS g", params)
+            row = cursor.fetchone()
+        guides = int(row[0]) if row else 0
+        return Preview(audience=guides, to_send=guides)
     sql, params = _classify_sql(broadcast, _send_day(broadcast, now))
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT reason, count(*) FROM ({sql}) AS c GROUP BY reason", params)
@@ -128,6 +186,8 @@ def broadcast_plan(*, broadcast: Broadcast, now: datetime | None = None) -> Prev
     if locked.status not in (BroadcastStatus.APPROVED, BroadcastStatus.SENDING):
         raise MemberError("not_approved", _("Only an approved broadcast is planned."))
     content_check(locked.material.body)
+    if locked.channel in GUIDE_POSTED:
+        return _plan_guide_posts(locked, now)
     day = _send_day(locked, now)
     # One planner at a time: caps count other broadcasts' planned rows, so two plans
     # running at once could each let a member through.

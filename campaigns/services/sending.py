@@ -26,7 +26,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from campaigns.gateways import Outgoing, gateway_for, throttle
-from campaigns.models import Broadcast, BroadcastStatus, GatewayKind
+from campaigns.models import GUIDE_POSTED, Broadcast, BroadcastStatus, GatewayKind
 from campaigns.services.content import render
 
 CHUNK = 1000
@@ -45,8 +45,14 @@ def delivery_key(broadcast_id: int, member_id: int) -> str:
 
 
 def broadcast_dispatch(*, broadcast_id: int) -> int:
-    """Enqueue one task per range of about CHUNK planned deliveries (after commit)."""
-    from campaigns.tasks import send_broadcast_chunk
+    """Enqueue one task per range of about CHUNK planned deliveries (after commit); a
+    guide-posted broadcast is one task for all its guides."""
+    from campaigns.tasks import post_for_guides, send_broadcast_chunk
+
+    channel = Broadcast.objects.filter(pk=broadcast_id).values_list("channel", flat=True).first()
+    if channel in GUIDE_POSTED:
+        transaction.on_commit(partial(post_for_guides.delay, broadcast_id))
+        return 1
 
     with connection.cursor() as cursor:
         cursor.execute(
@@ -229,8 +235,10 @@ def send_chunk(
 
 
 GUIDE_TASKS_SQL = """
-INSERT INTO campaigns_guidesendtask (broadcast_id, guide_id, recipients, created_at)
-SELECT %s, u.guide_id, u.n, now() FROM unnest(%s::bigint[], %s::int[]) AS u(guide_id, n)
+INSERT INTO campaigns_guidesendtask (broadcast_id, guide_id, recipients, created_at,
+                                     handed_at, provider_ref)
+SELECT %s, u.guide_id, u.n, now(), now(), ''
+FROM unnest(%s::bigint[], %s::int[]) AS u(guide_id, n)
 ON CONFLICT (broadcast_id, guide_id)
 DO UPDATE SET recipients = campaigns_guidesendtask.recipients + EXCLUDED.recipients
 """
@@ -255,6 +263,59 @@ def _count_guide_tasks(
         cursor.execute(GUIDE_TASKS_SQL, [broadcast_id, list(per_guide), list(per_guide.values())])
 
 
+def post_guide_tasks(*, broadcast_id: int, now: datetime | None = None) -> ChunkStats:
+    """Hand a guide-posted broadcast to WeCom for each guide not handed yet — a Moments
+    task, or a group message to their customer groups — BATCH guides per transaction,
+    taken under lock, asking the gateway first which keys already went (exactly once per
+    (broadcast, guide) across crashes, as for members)."""
+    broadcast = Broadcast.objects.select_related("material").get(pk=broadcast_id)
+    stats = ChunkStats()
+    if broadcast.status != BroadcastStatus.SENDING:
+        return stats
+    gateway = gateway_for(broadcast.channel, material=broadcast.material)
+    content = render(broadcast.material.body, {})
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id, guide_id FROM campaigns_guidesendtask WHERE broadcast_id = %s "
+                "AND handed_at IS NULL ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+                [broadcast_id, BATCH],
+            )
+            rows = cursor.fetchall()
+            if not rows:
+                break
+            keys = {pk: f"b{broadcast_id}:g{guide_id}" for pk, guide_id in rows}
+            already = set() if gateway.idempotent else gateway.sent_keys(list(keys.values()))
+            outgoing = [
+                (pk, Outgoing(keys[pk], guide_id, content))
+                for pk, guide_id in rows
+                if keys[pk] not in already
+            ]
+            stats.recovered += len(rows) - len(outgoing)
+            if outgoing:
+                throttle(gateway.kind, len(outgoing))
+            results = gateway.send_batch([message for _pk, message in outgoing])
+            handed = [(pk, "recovered") for pk, _g in rows if keys[pk] in already]
+            for (pk, _message), result in zip(outgoing, results, strict=True):
+                if result.status == "sent":
+                    handed.append((pk, result.ref))
+                    stats.sent += 1
+                else:
+                    stats.retry += 1  # tried again later; the guide's task waits
+            cursor.execute(
+                "UPDATE campaigns_guidesendtask t SET handed_at = %s, provider_ref = u.ref "
+                "FROM unnest(%s::bigint[], %s::text[]) AS u(id, ref) WHERE t.id = u.id",
+                [now or timezone.now(), [h[0] for h in handed], [h[1] for h in handed]],
+            )
+        if stats.retry:
+            break
+    if stats.retry:
+        from campaigns.tasks import post_for_guides
+
+        post_for_guides.apply_async((broadcast_id,), countdown=retry_countdown(1))
+    return stats
+
+
 def broadcast_sweep(*, now: datetime | None = None) -> int:
     """Re-dispatch broadcasts still holding planned rows after their tasks should have
     run, and mark finished ones done. Returns the chunks re-dispatched."""
@@ -263,7 +324,11 @@ def broadcast_sweep(*, now: datetime | None = None) -> int:
     for broadcast in Broadcast.objects.filter(
         status=BroadcastStatus.SENDING, planned_at__lt=now - STALE
     ):
-        if broadcast.deliveries.filter(status="planned").exists():
+        if broadcast.channel in GUIDE_POSTED:
+            waiting = broadcast.guide_tasks.filter(handed_at__isnull=True).exists()
+        else:
+            waiting = broadcast.deliveries.filter(status="planned").exists()
+        if waiting:
             with transaction.atomic():
                 redispatched += broadcast_dispatch(broadcast_id=broadcast.pk)
         else:

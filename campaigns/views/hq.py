@@ -15,7 +15,14 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from campaigns.forms import BroadcastForm
-from campaigns.models import Broadcast, BroadcastStatus, GuideSendTask, Material, MaterialKind
+from campaigns.models import (
+    GUIDE_POSTED,
+    Broadcast,
+    BroadcastStatus,
+    GuideSendTask,
+    Material,
+    MaterialKind,
+)
 from campaigns.services.broadcasts import broadcast_approve, broadcast_cancel, broadcast_submit
 from campaigns.services.planning import broadcast_preview
 from members.services.errors import MemberError
@@ -122,6 +129,7 @@ def broadcast_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "broadcast": broadcast,
             "guide_tasks": guide_tasks,
+            "guide_posted": broadcast.channel in GUIDE_POSTED,
             "preview": preview,
             "counts": counts,
             "reasons": reasons,

@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from campaigns.models import Delivery, DeliveryStatus, GatewayKind, GuideSendTask
+from campaigns.models import GUIDE_POSTED, Delivery, DeliveryStatus, GatewayKind, GuideSendTask
 from campaigns.services.broadcasts import guide_task_confirm
 from members.selectors import guides as guide_selectors
 from members.services.errors import MemberError
@@ -66,7 +66,12 @@ def send_task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
     return render(
         request,
         "campaigns/mobile/send_task.html",
-        {**_context(request), "task": task, "page": page},
+        {
+            **_context(request),
+            "task": task,
+            "page": page,
+            "guide_posted": task.broadcast.channel in GUIDE_POSTED,
+        },
     )
 
 

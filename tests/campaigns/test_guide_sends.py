@@ -178,3 +178,93 @@ def test_the_rate_limit_is_shared_and_waits() -> None:
 
 def test_retries_back_off() -> None:
     assert [retry_countdown(n) for n in (1, 2, 3, 4, 10)] == [5, 10, 20, 40, 300]
+
+
+def moments_broadcast(org: Org, **extra: Any) -> Broadcast:
+    return Broadcast.objects.create(
+        name="新品朋友圈",
+        channel="wecom_moments",
+        material=Material.objects.create(
+            kind="link", title="秋冬新品", body="秋冬新品到店", link_url="https://b.example.com/aw"
+        ),
+        created_by=org.hq_operator,
+        status="approved",
+        **extra,
+    )
+
+
+def test_a_moments_post_is_handed_to_each_guide_once(org: Org) -> None:
+    from campaigns.services.planning import broadcast_preview
+    from campaigns.services.sending import post_guide_tasks
+
+    broadcast = moments_broadcast(org, store=org.a1)
+    preview = broadcast_preview(broadcast=broadcast)
+    assert (preview.audience, preview.to_send) == (2, 2)  # the two guides of store a1
+    plan = broadcast_plan(broadcast=broadcast)
+    assert plan.to_send == 2 and not Delivery.objects.filter(broadcast=broadcast).exists()
+    tasks = dict(
+        GuideSendTask.objects.filter(broadcast=broadcast).values_list("guide_id", "recipients")
+    )
+    assert tasks == {org.guide_a1.pk: 1, org.guide_a1_other.pk: 1}
+    assert broadcast_plan(broadcast=broadcast).to_send == 2  # planning twice adds nothing
+
+    # A post went out for one guide, then the sender died before recording it.
+    from campaigns.gateways import gateway_for, send_one
+
+    send_one(
+        gateway_for("wecom_moments"),
+        key=f"b{broadcast.pk}:g{org.guide_a1.pk}",
+        member_id=org.guide_a1.pk,
+        content="秋冬新品到店",
+    )
+    stats = post_guide_tasks(broadcast_id=broadcast.pk)
+    assert (stats.sent, stats.recovered) == (1, 1)
+    assert post_guide_tasks(broadcast_id=broadcast.pk).sent == 0
+    posts = SandboxCall.objects.filter(gateway="wecom_moments", outcome="sent")
+    assert sorted(posts.values_list("member_id", flat=True)) == sorted(
+        [org.guide_a1.pk, org.guide_a1_other.pk]
+    )
+    assert not GuideSendTask.objects.filter(broadcast=broadcast, handed_at__isnull=True).exists()
+
+
+def test_a_guide_confirms_a_moments_post_without_a_customer_list(org: Org, client: Client) -> None:
+    from campaigns.services.sending import post_guide_tasks
+
+    broadcast = moments_broadcast(org)
+    broadcast_plan(broadcast=broadcast)
+    post_guide_tasks(broadcast_id=broadcast.pk)
+    task = GuideSendTask.objects.get(broadcast=broadcast, guide=org.guide_b1)
+    client.force_login(org.guide_b1)
+    page = client.get(reverse("mobile:send-task", args=[task.pk])).content.decode()
+    assert 'data-testid="post-hint"' in page and "秋冬新品到店" in page
+    assert 'data-testid="send-task-customers"' not in page
+    client.post(reverse("mobile:send-task-confirm", args=[task.pk]))
+    task.refresh_from_db()
+    assert task.confirmed_at is not None
+
+
+def test_guide_posted_broadcasts_need_no_segment_but_others_do(org: Org, client: Client) -> None:
+    client.cookies["scrm_language"] = "en"
+    client.force_login(org.hq_operator)
+    data = {"name": "朋友圈", "title": "新品", "body": "新品到店", "scheduled_at": "", "store": ""}
+    refused = client.post("/hq/broadcasts/new/", {**data, "channel": "sms", "segment": ""})
+    assert "Choose who receives it." in refused.content.decode()
+    assert not Broadcast.objects.exists()
+    made = client.post("/hq/broadcasts/new/", {**data, "channel": "wecom_moments", "segment": ""})
+    assert made.status_code == 302
+    broadcast = Broadcast.objects.get()
+    assert broadcast.segment_id is None
+    page = client.get(f"/hq/broadcasts/{broadcast.pk}/").content.decode()
+    assert "guides will post it" in page
+
+
+def test_a_store_without_guides_has_nobody_to_post(org: Org) -> None:
+    from members.services.errors import MemberError
+
+    broadcast = moments_broadcast(org, store=org.a2)
+    with pytest.raises(MemberError) as refused:
+        broadcast_plan(broadcast=broadcast)
+    assert refused.value.code == "audience_empty"
+    broadcast.refresh_from_db()
+    assert broadcast.status == "approved"
+    assert not GuideSendTask.objects.filter(broadcast=broadcast).exists()
