@@ -935,3 +935,54 @@ def test_gateway_from_the_settings() -> None:
             "link": {"title": "618 会员日", "url": "https://m.example-brand.cn/events/618"},
         }
     ]
+
+
+# --- guide-posted broadcasts: Moments and customer groups ---------------------------------
+
+
+@pytest.mark.django_db
+def test_a_moments_post_per_guide_and_no_second_post(wecom: FakeWecom, client: WecomClient) -> None:
+    from campaigns.wecom import WecomGuidePostGateway
+
+    guide = StaffFactory(username="guide_a1")
+    wecom.answer(GETTOKEN, "gettoken")
+    wecom.answer(MOMENT, "add_moment_task_ok")
+    gateway = WecomGuidePostGateway(client, "wecom_moments", None)
+    key = f"b7:g{guide.pk}"
+
+    [result] = gateway.send_batch([Outgoing(key, guide.pk, "秋冬新品到店")])
+
+    assert result == SendResult("sent", ref="tNzb3pX6yE2qK8vR1wM5cH9jL4sD7aF0")
+    sent = wecom.to(MOMENT)[0].json()
+    assert sent["text"] == {"content": "秋冬新品到店"}
+    assert sent["visible_range"]["sender_list"]["user_list"] == ["guide_a1"]
+    # Asked before a resend, the gateway says the key went: no second post.
+    assert gateway.sent_keys([key, "b7:g999"]) == {key}
+
+
+@pytest.mark.django_db
+def test_a_group_post_goes_to_the_guides_groups_or_says_there_are_none(
+    wecom: FakeWecom, client: WecomClient
+) -> None:
+    from campaigns.wecom import WecomGuidePostGateway
+
+    with_groups = StaffFactory(username="guide_a1")
+    without = StaffFactory(username="guide_b1")
+    wecom.answer(GETTOKEN, "gettoken")
+    wecom.answer(GROUPCHATS, "groupchat_list_page_1", "groupchat_list_page_2")
+    wecom.answer(GROUPCHATS, reply_with("groupchat_list_page_2", group_chat_list=[]))
+    wecom.answer(ADD, "add_msg_template_to_groups_ok")
+    gateway = WecomGuidePostGateway(client, "wecom_groups", None)
+
+    results = gateway.send_batch(
+        [Outgoing("b8:g1", with_groups.pk, TEXT), Outgoing("b8:g2", without.pk, TEXT)]
+    )
+
+    assert [r.status for r in results] == ["sent", "not_friend"]
+    body = wecom.to(ADD)[0].json()
+    assert body["chat_type"] == "group" and body["sender"] == "guide_a1"
+    assert body["chat_id_list"] == [
+        "wrGwN1CgAAh6Yq2Vx8TbK0zLmNcPoQrS",
+        "wrGwN1CgAAc3Dm7Ws1UfJ9pHkEaYtR5w",
+    ]
+    assert gateway.sent_keys(["b8:g1", "b8:g2"]) == {"b8:g1"}
