@@ -160,3 +160,104 @@ def template_initial(key: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         for draft in template.steps
     ]
     return initial, steps
+
+
+# --- editing a saved campaign ---------------------------------------------------------------
+
+
+def campaign_initial(campaign: Any) -> dict[str, Any]:
+    """The settings form's values for a saved campaign."""
+    return {
+        "name": campaign.name,
+        "goal": campaign.goal,
+        "segment": campaign.segment_id,
+        "store": campaign.store_id,
+        "starts_at": campaign.starts_at,
+        "ends_at": campaign.ends_at,
+        "trigger": campaign.trigger,
+        "exit_on_conversion": campaign.exit_on_conversion,
+        "exit_tag": campaign.exit_tag_id,
+        **(campaign.trigger_params or {}),
+    }
+
+
+WAIT_UNITS = {"hours": 1, "days": 24}
+
+
+class StepEditForm(StepForm):
+    """One step of a saved campaign, added or changed on its own. A wait is given in
+    hours or days; the range (1 hour to 365 days) is the service's to check."""
+
+    field_order = [
+        "position",
+        "kind",
+        "channel",
+        "material",
+        "title",
+        "body",
+        "wait",
+        "wait_unit",
+        "condition",
+        "tag",
+        "yes_position",
+        "no_position",
+    ]
+    wait_hours = None  # type: ignore[assignment]
+    kind = forms.ChoiceField(choices=StepKind.choices, label=_("Step"))
+    wait = forms.IntegerField(required=False, label=_("Wait"))
+    wait_unit = forms.ChoiceField(
+        choices=[("hours", _("hours")), ("days", _("days"))],
+        required=False,
+        initial="hours",
+        label=_("Unit"),
+    )
+    position = forms.IntegerField(
+        required=False,
+        min_value=1,
+        label=_("As step number"),
+        help_text=_("Empty: after the last step."),
+    )
+
+    def __init__(self, *args: Any, user: Any = None, change: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, user=user, **kwargs)
+        if change:  # shown on the page with the add form: ids of its own
+            self.auto_id = "id_change_%s"
+            self.fields["position"].required = True
+            self.fields["position"].widget = forms.HiddenInput()
+
+    def spec(self) -> StepSpec:
+        data = self.cleaned_data
+        wait = data.get("wait")
+        return StepSpec(
+            position=data.get("position") or 0,
+            kind=data["kind"],
+            channel=data.get("channel") or "",
+            material=data.get("material"),
+            title=data.get("title") or "",
+            body=data.get("body") or "",
+            wait_hours=None
+            if wait is None
+            else wait * WAIT_UNITS.get(data.get("wait_unit") or "hours", 1),
+            condition=data.get("condition") or "",
+            tag=data.get("tag"),
+            yes_position=data.get("yes_position"),
+            no_position=data.get("no_position"),
+        )
+
+
+def step_initial(step: Any) -> dict[str, Any]:
+    """The step form's values for a saved step (a wait of whole days shown in days)."""
+    hours = step.wait_hours
+    in_days = bool(hours) and hours % 24 == 0
+    return {
+        "position": step.position,
+        "kind": step.kind,
+        "channel": step.channel,
+        "material": step.material_id,
+        "wait": (hours // 24 if in_days else hours) if hours else None,
+        "wait_unit": "days" if in_days else "hours",
+        "condition": step.condition,
+        "tag": step.tag_id,
+        "yes_position": step.yes_position,
+        "no_position": step.no_position,
+    }

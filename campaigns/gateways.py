@@ -222,10 +222,10 @@ def throttle(kind: str, count: int) -> float:
 def gateway_for(
     kind: str, *, title: str = "", link_url: str = "", material: Material | None = None
 ) -> Gateway:
-    """The gateway of a channel. The in-app inbox is ours; WeCom is called when its
-    credentials are configured (WECOM_CORP_ID, WECOM_SECRET). Until then — and always in
-    tests and demos — the sandbox answers for the outside world (WeCom, SMS, subscription
-    messages)."""
+    """The gateway of a channel. The in-app inbox is ours; WeCom (WECOM_CORP_ID,
+    WECOM_SECRET), Alibaba Cloud SMS (ALIYUN_SMS_*) and mini-program subscription messages
+    (WECHAT_APP_ID/SECRET with WECHAT_SUBSCRIBE_TEMPLATE_ID) are called when configured.
+    Until then — and always in tests and demos — the sandbox answers for them."""
     if kind == GatewayKind.INBOX:
         return InboxGateway(title, link_url)
     if kind in GUIDE_POSTED:
@@ -240,6 +240,18 @@ def gateway_for(
         wecom = wecom_gateway(material=material, title=title, link_url=link_url)
         if wecom is not None:
             return wecom
+    if kind == GatewayKind.SMS:
+        from campaigns.sms import sms_gateway
+
+        sms = sms_gateway()
+        if sms is not None:
+            return sms
+    if kind == GatewayKind.SUBSCRIPTION:
+        from campaigns.subscription import subscription_gateway
+
+        subscription = subscription_gateway()
+        if subscription is not None:
+            return subscription
     return SandboxGateway(kind)
 
 

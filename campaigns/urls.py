@@ -47,5 +47,8 @@ hq_urlpatterns += [
     path("campaigns/", journeys.campaign_list, name="campaigns"),
     path("campaigns/new/", journeys.campaign_new, name="campaign-new"),
     path("campaigns/<int:pk>/", journeys.campaign_detail, name="campaign"),
+    # Before the actions: "edit" and "steps" are not actions.
+    path("campaigns/<int:pk>/edit/", journeys.campaign_edit, name="campaign-edit"),
+    path("campaigns/<int:pk>/steps/", journeys.campaign_steps, name="campaign-steps"),
     path("campaigns/<int:pk>/<str:action>/", journeys.campaign_action, name="campaign-action"),
 ]

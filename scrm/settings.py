@@ -18,9 +18,19 @@
 | IMPORT_MAX_MB | 200 | largest import file accepted |
 | WECHAT_APP_ID, WECHAT_APP_SECRET | unset (sandbox) | mini-program credentials (code2session) |
 | WECHAT_API_BASE | https://api.weixin.qq.com | WeChat API host (a recorder in tests) |
-| WECOM_CORP_ID, WECOM_SECRET | unset (sandbox) | WeCom customer-contact credentials for group messages |
-| WECOM_API_BASE, WECOM_MINIPROGRAM_APPID | qyapi.weixin.qq.com, unset | WeCom API host; the mini-program in WeCom cards |
-| CACHE_URL | per-process memory | redis://… shares provider tokens and send records across workers |
+| WECOM_CORP_ID, WECOM_SECRET | unset (sandbox) | WeCom customer-contact credentials |
+| WECOM_API_BASE | https://qyapi.weixin.qq.com | WeCom API host |
+| WECOM_MINIPROGRAM_APPID | unset | the mini-program that WeCom cards open |
+| ALIYUN_SMS_ACCESS_KEY_ID | unset (sandbox) | Alibaba Cloud SMS key (with _SECRET) |
+| ALIYUN_SMS_ACCESS_KEY_SECRET | unset | |
+| ALIYUN_SMS_SIGN_NAME | unset | the SMS signature |
+| ALIYUN_SMS_TEMPLATE_CODE | unset | an SMS template with one ${content} |
+| ALIYUN_SMS_ENDPOINT | https://dysmsapi.aliyuncs.com | the SMS API host |
+| WECHAT_SUBSCRIBE_TEMPLATE_ID | unset (sandbox) | subscription-message template |
+| WECHAT_SUBSCRIBE_DATA_KEY | thing1 | the template field the text goes in |
+| WECHAT_SUBSCRIBE_PAGE | unset | the mini-program page it opens |
+| WECHAT_SUBSCRIBE_STATE | formal | miniprogram_state: formal, trial or developer |
+| CACHE_URL | per-process memory | redis://… shares provider tokens and send records |
 | SCRM_CELERY_QUEUE | celery | the queue tasks go to (a bench's workers use their own) |
 | SCRM_INVITE_LINK_BASE | unset (the mini-program page path) | web page that opens an invite |
 """
@@ -365,3 +375,13 @@ WECOM_CORP_ID = os.environ.get("WECOM_CORP_ID", "")
 WECOM_SECRET = os.environ.get("WECOM_SECRET", "")
 WECOM_API_BASE = os.environ.get("WECOM_API_BASE", "https://qyapi.weixin.qq.com")
 WECOM_MINIPROGRAM_APPID = os.environ.get("WECOM_MINIPROGRAM_APPID", "")
+# Alibaba Cloud SMS and mini-program subscription messages; unset: the sandbox answers.
+ALIYUN_SMS_ACCESS_KEY_ID = os.environ.get("ALIYUN_SMS_ACCESS_KEY_ID", "")
+ALIYUN_SMS_ACCESS_KEY_SECRET = os.environ.get("ALIYUN_SMS_ACCESS_KEY_SECRET", "")
+ALIYUN_SMS_SIGN_NAME = os.environ.get("ALIYUN_SMS_SIGN_NAME", "")
+ALIYUN_SMS_TEMPLATE_CODE = os.environ.get("ALIYUN_SMS_TEMPLATE_CODE", "")
+ALIYUN_SMS_ENDPOINT = os.environ.get("ALIYUN_SMS_ENDPOINT", "https://dysmsapi.aliyuncs.com")
+WECHAT_SUBSCRIBE_TEMPLATE_ID = os.environ.get("WECHAT_SUBSCRIBE_TEMPLATE_ID", "")
+WECHAT_SUBSCRIBE_DATA_KEY = os.environ.get("WECHAT_SUBSCRIBE_DATA_KEY", "thing1")
+WECHAT_SUBSCRIBE_PAGE = os.environ.get("WECHAT_SUBSCRIBE_PAGE", "")
+WECHAT_SUBSCRIBE_STATE = os.environ.get("WECHAT_SUBSCRIBE_STATE", "formal")

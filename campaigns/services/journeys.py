@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import calendar
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -36,6 +36,7 @@ from django.utils.translation import gettext as _
 
 from campaigns.journey_templates import TEMPLATES
 from campaigns.models import (
+    GUIDE_POSTED,
     BranchCondition,
     Broadcast,
     BroadcastStatus,
@@ -146,7 +147,8 @@ def steps_validate(steps: list[StepSpec]) -> None:
     for step in steps:
         where = _("Step %(n)s: ") % {"n": step.position}
         if step.kind == StepKind.SEND:
-            if step.channel not in GatewayKind.values:
+            # A journey messages each member: guide-posted channels are for broadcasts.
+            if step.channel not in GatewayKind.values or step.channel in GUIDE_POSTED:
                 raise MemberError("step_channel", where + _("choose a channel."))
             material = step.material
             if material is None and not (step.title.strip() and step.body.strip()):
@@ -386,6 +388,238 @@ def campaign_end(*, campaign: Campaign, actor: Any, now: datetime | None = None)
     left = _exit_all([locked.pk], now)
     audit_record(actor=actor, action="campaign.end", target=locked, data={"left": left})
     return left
+
+
+# --- editing ------------------------------------------------------------------------------------
+#
+# A draft is edited freely: its settings and its steps. A paused campaign keeps its steps
+# (members wait at step positions, and each step carries its visits and waves), and its
+# store (its waves and its managers' view of it follow the store); its other settings
+# may change, and head office looks at it again when it activates it. Active and ended
+# campaigns are read-only.
+
+STEP_EDITS = ("add", "change", "remove", "up", "down")
+
+
+@dataclass
+class StepsEdited:
+    """The journey after a step edit; `ended`: (position, "yes"/"no") of the branch paths
+    whose target was removed and that now end the journey."""
+
+    steps: list[StepSpec]
+    ended: list[tuple[int, str]] = field(default_factory=list)
+
+
+def _may_edit(actor: Any, campaign: Campaign) -> None:
+    if getattr(actor, "is_hq", False):
+        return
+    if campaign.store_id is None:
+        raise MemberError(
+            "not_yours", _("Head office's campaigns are edited by head office."), status=403
+        )
+    if not Store.objects.for_user(actor).filter(pk=campaign.store_id).exists():
+        raise MemberError("not_yours", _("This campaign is another store's."), status=403)
+
+
+def _read_only(status: str) -> Conflict:
+    if status == CampaignStatus.ENDED:
+        return Conflict("read_only", _("This campaign has ended: it is read-only."))
+    return Conflict(
+        "read_only",
+        _("This campaign is active: it is read-only. Pause it to change its settings."),
+    )
+
+
+def steps_edited(
+    steps: list[StepSpec], *, op: str, position: int | None = None, step: StepSpec | None = None
+) -> StepsEdited:
+    """The steps after one edit, renumbered 1…n, with branch targets remapped so they keep
+    pointing at the same steps (a target that was removed becomes the end). `add` inserts
+    `step` at `position` (None: at the end); `change` replaces the step at `position`;
+    the targets of an added or changed step are read in the resulting numbering.
+    Not validated: see `steps_validate`."""
+    items: list[tuple[StepSpec, int | None]] = [
+        (s, s.position) for s in sorted(steps, key=lambda s: s.position)
+    ]
+    count = len(items)
+    if op not in STEP_EDITS:
+        raise MemberError("step_edit", _("Unknown change to the steps."))
+    if op in ("add", "change") and step is None:
+        raise MemberError("step_kind", _("Describe the step."))
+    if op == "add":
+        at = count + 1 if position is None else position
+        if not 1 <= at <= count + 1:
+            raise MemberError(
+                "step_missing",
+                _("A new step goes at a number from 1 to %(n)s.") % {"n": count + 1},
+            )
+        assert step is not None
+        items.insert(at - 1, (step, None))
+    else:
+        if position is None or not 1 <= position <= count:
+            raise MemberError("step_missing", _("There is no step %(n)s.") % {"n": position or "?"})
+        i = position - 1
+        if op == "change":
+            assert step is not None
+            items[i] = (step, None)
+        elif op == "remove":
+            items.pop(i)
+        elif op == "up":
+            if i == 0:
+                raise MemberError("step_move", _("The first step cannot move up."))
+            items[i - 1], items[i] = items[i], items[i - 1]
+        else:
+            if i == count - 1:
+                raise MemberError("step_move", _("The last step cannot move down."))
+            items[i], items[i + 1] = items[i + 1], items[i]
+    mapping = {old: new for new, (_s, old) in enumerate(items, start=1) if old is not None}
+    removed = position if op == "remove" else None
+    result = StepsEdited(steps=[])
+    for new, (spec, old) in enumerate(items, start=1):
+        copy = replace(spec, position=new)
+        if copy.kind == StepKind.BRANCH and old is not None:  # kept: remap its targets
+            for attr, label in (("yes_position", "yes"), ("no_position", "no")):
+                target = getattr(copy, attr)
+                if target is None:
+                    continue
+                if target == removed:
+                    setattr(copy, attr, None)
+                    result.ended.append((new, label))
+                else:
+                    setattr(copy, attr, mapping.get(target, target))
+        result.steps.append(copy)
+    return result
+
+
+def _steps_write(campaign: Campaign, steps: list[StepSpec], actor: Any) -> None:
+    """Replace a draft's steps (nothing refers to a draft's steps yet: no visits, no
+    waves). A new text becomes a text material of the campaign's store."""
+    campaign.steps.all().delete()
+    for spec in sorted(steps, key=lambda s: s.position):
+        send = spec.kind == StepKind.SEND
+        branch = spec.kind == StepKind.BRANCH
+        material = spec.material
+        if send and material is None:
+            material = Material.objects.create(
+                kind=MaterialKind.TEXT,
+                title=spec.title.strip()[:100],
+                body=spec.body.strip(),
+                store=campaign.store,
+                created_by=actor,
+            )
+        JourneyStep.objects.create(
+            campaign=campaign,
+            position=spec.position,
+            kind=spec.kind,
+            channel=spec.channel if send else "",
+            material=material if send else None,
+            wait_hours=spec.wait_hours if spec.kind == StepKind.WAIT else None,
+            condition=spec.condition if branch else "",
+            tag=spec.tag if branch and spec.condition == BranchCondition.HAS_TAG else None,
+            yes_position=spec.yes_position if branch else None,
+            no_position=spec.no_position if branch else None,
+        )
+
+
+@transaction.atomic
+def campaign_steps_edit(
+    *,
+    campaign: Campaign,
+    actor: Any,
+    op: str,
+    position: int | None = None,
+    step: StepSpec | None = None,
+) -> StepsEdited:
+    """One change to a draft's steps — add, change, remove, move up or down — checked as
+    a whole journey (`steps_validate`) before anything is written; refused with a clear
+    message otherwise. Branch targets follow their steps (see `steps_edited`)."""
+    locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    _may_edit(actor, locked)
+    if locked.status == CampaignStatus.PAUSED:
+        raise Conflict(
+            "steps_locked",
+            _(
+                "A paused campaign's steps stay as they are: members are waiting at them. "
+                "Its settings can still change."
+            ),
+        )
+    if locked.status != CampaignStatus.DRAFT:
+        raise _read_only(locked.status)
+    edited = steps_edited(_steps_of(locked), op=op, position=position, step=step)
+    steps_validate(edited.steps)
+    _steps_write(locked, edited.steps, actor)
+    audit_record(
+        actor=actor,
+        action="campaign.steps",
+        target=locked,
+        data={
+            "op": op,
+            "position": position,
+            "kind": step.kind if step is not None else None,
+            "steps": len(edited.steps),
+            "ended": [f"{n}:{label}" for n, label in edited.ended],
+        },
+    )
+    return edited
+
+
+@transaction.atomic
+def campaign_update(
+    *,
+    campaign: Campaign,
+    actor: Any,
+    name: str,
+    goal: str,
+    starts_at: datetime,
+    ends_at: datetime,
+    segment: Segment | None,
+    store: Store | None,
+    trigger: str,
+    trigger_params: dict[str, Any],
+    exit_on_conversion: bool,
+    exit_tag: Tag | None,
+    now: datetime | None = None,
+) -> Campaign:
+    """Change a draft's (or a paused campaign's) settings, checked as on creation. A
+    paused campaign keeps its store."""
+    now = now or timezone.now()
+    locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    _may_edit(actor, locked)
+    if locked.status not in (CampaignStatus.DRAFT, CampaignStatus.PAUSED):
+        raise _read_only(locked.status)
+    if not name.strip():
+        raise MemberError("name", _("Give the campaign a name."))
+    if not _may_use_store(actor, store):
+        raise MemberError(
+            "store_required", _("Choose one of your stores for the campaign."), status=403
+        )
+    if locked.status == CampaignStatus.PAUSED and store != locked.store:
+        raise Conflict(
+            "store_locked", _("A paused campaign stays with its store: end it and draft anew.")
+        )
+    _window_check(starts_at, ends_at, now)
+    params = trigger_params_clean(trigger, trigger_params)
+    values: dict[str, Any] = {
+        "name": name.strip(),
+        "goal": goal.strip(),
+        "segment": segment,
+        "store": store,
+        "starts_at": starts_at,
+        "ends_at": ends_at,
+        "trigger": trigger,
+        "trigger_params": params,
+        "exit_on_conversion": exit_on_conversion,
+        "exit_tag": exit_tag,
+    }
+    changed = [f for f, value in values.items() if getattr(locked, f) != value]
+    for f in changed:
+        setattr(locked, f, values[f])
+    if changed:
+        locked.save(update_fields=changed)
+        audit_record(
+            actor=actor, action="campaign.update", target=locked, data={"changed": changed}
+        )
+    return locked
 
 
 # --- enrolling ----------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """/hq/campaigns/: campaigns from templates with automated journeys — list with their
 figures, new from a template (prefilled, editable), detail with per-step figures and
-members, and activate (head office) / pause / end. Scoped by `for_user`: another
-store's campaign is a 404."""
+members, and activate (head office) / pause / end; editing a draft's settings and steps
+(a paused campaign's settings only; active and ended campaigns are read-only). Scoped by
+`for_user`: another store's campaign is a 404."""
 
 from __future__ import annotations
 
@@ -16,7 +17,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from campaigns.forms_journeys import (
     CampaignForm,
+    StepEditForm,
     StepFormSet,
+    campaign_initial,
+    step_initial,
     step_specs,
     template_initial,
 )
@@ -28,10 +32,13 @@ from campaigns.services.journeys import (
     campaign_end,
     campaign_pause,
     campaign_step_figures,
+    campaign_steps_edit,
+    campaign_update,
     campaigns_for_user,
 )
 from members.services.errors import MemberError
 from scrm.core.access import hq_required
+from scrm.core.params import positive_int
 
 
 def _campaign(request: HttpRequest, pk: int) -> Campaign:
@@ -135,6 +142,7 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "page": page,
             "can_activate": getattr(user, "is_hq", False)
             and campaign.status in (CampaignStatus.DRAFT, CampaignStatus.PAUSED),
+            "can_edit": campaign.status in (CampaignStatus.DRAFT, CampaignStatus.PAUSED),
         },
     )
 
@@ -158,3 +166,139 @@ def campaign_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         return redirect("hq:campaign", pk=campaign.pk)
     messages.success(request, done)
     return redirect("hq:campaign", pk=campaign.pk)
+
+
+# --- editing ------------------------------------------------------------------------------------
+
+
+def _edit_page(
+    request: HttpRequest,
+    campaign: Campaign,
+    *,
+    form: CampaignForm | None = None,
+    add_form: StepEditForm | None = None,
+    change_form: StepEditForm | None = None,
+    error: str = "",
+    status: int = 200,
+) -> HttpResponse:
+    user: Any = request.user
+    paused = campaign.status == CampaignStatus.PAUSED
+    if form is None:
+        form = CampaignForm(initial=campaign_initial(campaign), user=user)
+    if paused:
+        form.fields["store"].disabled = True
+    steps = list(campaign.steps.select_related("material", "tag").order_by("position"))
+    if change_form is None and campaign.status == CampaignStatus.DRAFT:
+        wanted = positive_int(request.GET.get("step"))
+        step = next((s for s in steps if s.position == wanted), None)
+        if step is not None:
+            change_form = StepEditForm(initial=step_initial(step), user=user, change=True)
+    return render(
+        request,
+        "campaigns/hq/journey_edit.html",
+        {
+            "campaign": campaign,
+            "form": form,
+            "steps": steps,
+            "add_form": add_form or StepEditForm(user=user),
+            "change_form": change_form,
+            "error": error,
+            "settings_editable": campaign.status in (CampaignStatus.DRAFT, CampaignStatus.PAUSED),
+            "steps_editable": campaign.status == CampaignStatus.DRAFT,
+        },
+        status=status,
+    )
+
+
+@hq_required
+@require_http_methods(["GET", "POST"])
+def campaign_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """The edit page (GET) and saving the settings (POST)."""
+    campaign = _campaign(request, pk)
+    if request.method == "GET":
+        return _edit_page(request, campaign)
+    user: Any = request.user
+    form = CampaignForm(request.POST, initial=campaign_initial(campaign), user=user)
+    if campaign.status == CampaignStatus.PAUSED:
+        form.fields["store"].disabled = True
+    if not form.is_valid():
+        return _edit_page(request, campaign, form=form, status=400)
+    data = form.cleaned_data
+    try:
+        campaign_update(
+            campaign=campaign,
+            actor=user,
+            name=data["name"],
+            goal=data["goal"],
+            segment=data["segment"],
+            store=data["store"],
+            starts_at=data["starts_at"],
+            ends_at=data["ends_at"],
+            trigger=data["trigger"],
+            trigger_params=form.trigger_params(),
+            exit_on_conversion=data["exit_on_conversion"],
+            exit_tag=data["exit_tag"],
+        )
+    except MemberError as exc:
+        form.add_error(None, str(exc.message))
+        return _edit_page(request, campaign, form=form, status=exc.status)
+    messages.success(request, _("Settings saved."))
+    return redirect("hq:campaign-edit", pk=campaign.pk)
+
+
+@hq_required
+@require_POST
+def campaign_steps(request: HttpRequest, pk: int) -> HttpResponse:
+    """One change to the steps: op = add, change, remove, up or down."""
+    campaign = _campaign(request, pk)
+    user: Any = request.user
+    op = request.POST.get("op", "")
+    add_form = change_form = None
+    step = None
+    position = positive_int(request.POST.get("position"))
+    if op in ("add", "change"):
+        step_form = StepEditForm(request.POST, user=user, change=op == "change")
+        if op == "add":
+            add_form = step_form
+        else:
+            change_form = step_form
+        if not step_form.is_valid():
+            return _edit_page(
+                request,
+                campaign,
+                add_form=add_form,
+                change_form=change_form,
+                error=_("Check the step's fields."),
+                status=400,
+            )
+        step = step_form.spec()
+        position = step_form.cleaned_data.get("position")
+    try:
+        edited = campaign_steps_edit(
+            campaign=campaign, actor=user, op=op, position=position, step=step
+        )
+    except MemberError as exc:
+        return _edit_page(
+            request,
+            campaign,
+            add_form=add_form,
+            change_form=change_form,
+            error=str(exc.message),
+            status=exc.status,
+        )
+    done = {
+        "add": _("Step added."),
+        "change": _("Step changed."),
+        "remove": _("Step removed."),
+        "up": _("Step moved up."),
+        "down": _("Step moved down."),
+    }
+    messages.success(request, done[op])
+    for n, path in edited.ended:
+        text = (
+            _("Step %(n)s: its “yes” step was removed, so that path now ends the journey.")
+            if path == "yes"
+            else _("Step %(n)s: its “no” step was removed, so that path now ends the journey.")
+        )
+        messages.warning(request, text % {"n": n})
+    return redirect("hq:campaign-edit", pk=campaign.pk)

@@ -35,12 +35,16 @@ from campaigns.services.journeys import (
     campaign_end,
     campaign_pause,
     campaign_step_figures,
+    campaign_steps_edit,
+    campaign_update,
     journeys_advance,
     journeys_enroll,
+    steps_edited,
 )
 from campaigns.services.sending import send_chunk
 from members.models import Member, MemberTag, Segment, TagSource, TierChange
-from members.services.errors import MemberError
+from members.services.errors import Conflict, MemberError
+from scrm.core.models import AuditEvent
 from tests.conftest import Org
 from tests.members.factories import (
     IdentityFactory,
@@ -561,3 +565,375 @@ def test_audience_trigger_enrolls_the_audience_once(org: Org) -> None:
     assert enrolled(campaign) == in_a1
     MemberFactory(home_store=org.a1)
     assert journeys_enroll(now=NOW + DAY) == 0
+
+
+# --- editing drafts -------------------------------------------------------------------------
+
+
+def _journey(*specs: StepSpec) -> list[StepSpec]:
+    return list(specs)
+
+
+def _shape(steps: list[StepSpec]) -> list[tuple[int, str, str, int | None, int | None]]:
+    return [(s.position, s.kind, s.title, s.yes_position, s.no_position) for s in steps]
+
+
+FIVE = _journey(
+    StepSpec(1, "send", "inbox", title="a", body="a"),
+    StepSpec(2, "branch", condition="converted", yes_position=4, no_position=5),
+    StepSpec(3, "wait", title="w", wait_hours=24),
+    StepSpec(4, "send", "inbox", title="b", body="b"),
+    StepSpec(5, "send", "sms", title="c", body="c"),
+)
+
+
+def test_steps_edited_renumbers_and_remaps_branch_targets_exactly() -> None:
+    removed = steps_edited(FIVE, op="remove", position=3)
+    assert _shape(removed.steps) == [
+        (1, "send", "a", None, None),
+        (2, "branch", "", 3, 4),
+        (3, "send", "b", None, None),
+        (4, "send", "c", None, None),
+    ]
+    assert removed.ended == []
+    # Removing a branch's target: that path ends the journey, and says which one.
+    target_gone = steps_edited(FIVE, op="remove", position=4)
+    assert _shape(target_gone.steps)[1] == (2, "branch", "", None, 4)
+    assert target_gone.ended == [(2, "yes")]
+    down = steps_edited(FIVE, op="down", position=3)
+    assert _shape(down.steps) == [
+        (1, "send", "a", None, None),
+        (2, "branch", "", 3, 5),
+        (3, "send", "b", None, None),
+        (4, "wait", "w", None, None),
+        (5, "send", "c", None, None),
+    ]
+    up = steps_edited(FIVE, op="up", position=2)
+    assert _shape(up.steps)[:2] == [(1, "branch", "", 4, 5), (2, "send", "a", None, None)]
+    # An inserted step pushes the later ones on; targets follow them. Its own targets are
+    # read in the new numbering.
+    added = steps_edited(
+        FIVE,
+        op="add",
+        position=2,
+        step=StepSpec(0, "branch", condition="opened", yes_position=6),
+    )
+    assert _shape(added.steps) == [
+        (1, "send", "a", None, None),
+        (2, "branch", "", 6, None),
+        (3, "branch", "", 5, 6),
+        (4, "wait", "w", None, None),
+        (5, "send", "b", None, None),
+        (6, "send", "c", None, None),
+    ]
+    appended = steps_edited(FIVE, op="add", step=StepSpec(0, "end"))
+    assert _shape(appended.steps)[-1] == (6, "end", "", None, None)
+    # The input is not modified.
+    assert _shape(FIVE)[1] == (2, "branch", "", 4, 5)
+
+
+def _draft(org: Org, **kw: Any) -> Campaign:
+    return make_campaign(org, activate=False, **kw)
+
+
+def snapshot(campaign: Campaign) -> tuple[Any, ...]:
+    row = Campaign.objects.values().get(pk=campaign.pk)
+    steps = list(JourneyStep.objects.filter(campaign=campaign).order_by("position").values())
+    return (
+        row,
+        steps,
+        Material.objects.count(),
+        AuditEvent.objects.filter(action__startswith="campaign.").count(),
+    )
+
+
+def _positions(campaign: Campaign) -> list[tuple[int, str, int | None, int | None]]:
+    return list(
+        campaign.steps.order_by("position").values_list(
+            "position", "kind", "yes_position", "no_position"
+        )
+    )
+
+
+def test_each_step_edit_is_written_and_audited(org: Org) -> None:
+    campaign = _draft(org, store=org.a1)  # welcome: send, wait, branch(no → 4), send
+    library = Material.objects.create(kind="text", title="库", body="{name}，你好")
+    tag = TagFactory()
+    actor = org.store_manager_a1
+
+    campaign_steps_edit(
+        campaign=campaign,
+        actor=actor,
+        op="add",
+        step=StepSpec(0, "send", "inbox", material=library),
+    )
+    campaign_steps_edit(
+        campaign=campaign, actor=actor, op="add", position=2, step=StepSpec(0, "wait", wait_hours=5)
+    )
+    assert _positions(campaign) == [
+        (1, "send", None, None),
+        (2, "wait", None, None),
+        (3, "wait", None, None),
+        (4, "branch", None, 5),
+        (5, "send", None, None),
+        (6, "send", None, None),
+    ]
+    assert campaign.steps.get(position=6).material == library
+    assert campaign.steps.get(position=2).wait_hours == 5
+
+    # A new text becomes a text material of the campaign's store.
+    campaign_steps_edit(
+        campaign=campaign,
+        actor=actor,
+        op="change",
+        position=4,
+        step=StepSpec(4, "branch", condition="has_tag", tag=tag, yes_position=6, no_position=5),
+    )
+    campaign_steps_edit(
+        campaign=campaign,
+        actor=actor,
+        op="change",
+        position=1,
+        step=StepSpec(1, "send", "sms", title="新", body="{name}，新文案"),
+    )
+    first = campaign.steps.get(position=1)
+    assert (first.channel, first.material.body, first.material.store) == (
+        "sms",
+        "{name}，新文案",
+        org.a1,
+    )
+    branch = campaign.steps.get(position=4)
+    assert (branch.condition, branch.tag, branch.yes_position, branch.no_position) == (
+        "has_tag",
+        tag,
+        6,
+        5,
+    )
+
+    campaign_steps_edit(campaign=campaign, actor=actor, op="down", position=2)
+    assert [s.wait_hours for s in campaign.steps.filter(kind="wait").order_by("position")] == [
+        72,
+        5,
+    ]
+    campaign_steps_edit(campaign=campaign, actor=actor, op="up", position=6)
+    assert _positions(campaign) == [
+        (1, "send", None, None),
+        (2, "wait", None, None),
+        (3, "wait", None, None),
+        (4, "branch", 5, 6),
+        (5, "send", None, None),
+        (6, "send", None, None),
+    ]
+    assert campaign.steps.get(position=5).material == library
+    removed = campaign_steps_edit(campaign=campaign, actor=actor, op="remove", position=6)
+    assert removed.ended == [(4, "no")]
+    assert _positions(campaign) == [
+        (1, "send", None, None),
+        (2, "wait", None, None),
+        (3, "wait", None, None),
+        (4, "branch", 5, None),
+        (5, "send", None, None),
+    ]
+    audits = list(
+        AuditEvent.objects.filter(action="campaign.steps", target_id=str(campaign.pk))
+        .order_by("pk")
+        .values_list("actor", "data__op", "data__position")
+    )
+    assert audits == [
+        (actor.pk, "add", None),
+        (actor.pk, "add", 2),
+        (actor.pk, "change", 4),
+        (actor.pk, "change", 1),
+        (actor.pk, "down", 2),
+        (actor.pk, "up", 6),
+        (actor.pk, "remove", 6),
+    ]
+    assert AuditEvent.objects.get(data__op="remove").data["ended"] == ["4:no"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "code"),
+    [
+        ({"op": "remove", "position": 1}, "no_send_step"),  # step 4 went first: the last send
+        ({"op": "up", "position": 4}, "step_backwards"),  # the branch's "no" goes behind it
+        (
+            {"op": "change", "position": 3, "step": StepSpec(3, "branch", no_position=2)},
+            "step_condition",
+        ),
+        (
+            {
+                "op": "change",
+                "position": 3,
+                "step": StepSpec(3, "branch", condition="opened", no_position=2),
+            },
+            "step_backwards",
+        ),
+        (
+            {
+                "op": "change",
+                "position": 1,
+                "step": StepSpec(1, "send", "inbox", title="t", body="{nmae}，你好"),
+            },
+            "unknown_variable",
+        ),
+        ({"op": "add", "step": StepSpec(0, "wait", wait_hours=366 * 24)}, "step_wait"),
+        ({"op": "add", "step": StepSpec(0, "wait", wait_hours=0)}, "step_wait"),
+        ({"op": "add", "position": 9, "step": StepSpec(0, "end")}, "step_missing"),
+        ({"op": "remove", "position": 7}, "step_missing"),
+        ({"op": "up", "position": 1}, "step_move"),
+        ({"op": "down", "position": 4}, "step_move"),
+        ({"op": "explode", "position": 1}, "step_edit"),
+    ],
+)
+def test_a_bad_step_edit_is_refused_and_changes_nothing(
+    org: Org, edit: dict[str, Any], code: str
+) -> None:
+    campaign = _draft(org)  # welcome: send, wait, branch(no → 4), send
+    if code == "no_send_step":
+        campaign_steps_edit(campaign=campaign, actor=org.hq_operator, op="remove", position=4)
+    before = snapshot(campaign)
+    with pytest.raises(MemberError) as exc:
+        campaign_steps_edit(campaign=campaign, actor=org.hq_operator, **edit)
+    assert exc.value.code == code and exc.value.status == 400
+    assert str(exc.value.message)
+    assert snapshot(campaign) == before
+
+
+def test_who_may_edit_steps_and_when(org: Org) -> None:
+    hq_campaign = _draft(org, name="总部")
+    b1_campaign = _draft(org, name="北京", store=org.b1)
+    for campaign in (hq_campaign, b1_campaign):
+        before = snapshot(campaign)
+        with pytest.raises(MemberError) as exc:
+            campaign_steps_edit(
+                campaign=campaign, actor=org.store_manager_a1, op="remove", position=4
+            )
+        assert (exc.value.code, exc.value.status) == ("not_yours", 403)
+        assert snapshot(campaign) == before
+    active = make_campaign(org, name="进行中")
+    paused = campaign_pause(campaign=make_campaign(org, name="暂停"), actor=org.hq_admin)
+    ended = make_campaign(org, name="结束")
+    campaign_end(campaign=ended, actor=org.hq_admin, now=NOW)
+    for campaign, code in ((active, "read_only"), (paused, "steps_locked"), (ended, "read_only")):
+        before = snapshot(campaign)
+        with pytest.raises(Conflict) as conflict:
+            campaign_steps_edit(campaign=campaign, actor=org.hq_admin, op="remove", position=4)
+        assert conflict.value.code == code
+        assert snapshot(campaign) == before
+
+
+def test_settings_are_edited_with_the_checks_of_creation(org: Org) -> None:
+    campaign = _draft(org, store=org.a1)
+    segment = Segment.objects.create(name="女性", rules={"op": "and", "rules": []})
+    tag = TagFactory()
+    updated = campaign_update(
+        campaign=campaign,
+        actor=org.store_manager_a1,
+        name=" 新名字 ",
+        goal="复购",
+        segment=segment,
+        store=org.a1,
+        starts_at=NOW + DAY,
+        ends_at=NOW + 9 * DAY,
+        trigger="no_purchase_days",
+        trigger_params={"days": "60"},
+        exit_on_conversion=True,
+        exit_tag=tag,
+        now=NOW,
+    )
+    campaign.refresh_from_db()
+    assert (
+        campaign.name,
+        campaign.goal,
+        campaign.segment,
+        campaign.starts_at,
+        campaign.ends_at,
+        campaign.trigger,
+        campaign.trigger_params,
+        campaign.exit_on_conversion,
+        campaign.exit_tag,
+        campaign.status,
+    ) == (
+        "新名字",
+        "复购",
+        segment,
+        NOW + DAY,
+        NOW + 9 * DAY,
+        "no_purchase_days",
+        {"days": 60},
+        True,
+        tag,
+        "draft",
+    )
+    assert updated.pk == campaign.pk
+    event = AuditEvent.objects.get(action="campaign.update")
+    assert event.actor == org.store_manager_a1 and "trigger_params" in event.data["changed"]
+
+
+def _settings(campaign: Campaign, **changes: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "name": campaign.name,
+        "goal": campaign.goal,
+        "segment": campaign.segment,
+        "store": campaign.store,
+        "starts_at": campaign.starts_at,
+        "ends_at": campaign.ends_at,
+        "trigger": campaign.trigger,
+        "trigger_params": campaign.trigger_params,
+        "exit_on_conversion": campaign.exit_on_conversion,
+        "exit_tag": campaign.exit_tag,
+        "now": NOW,
+    }
+    return {**values, **changes}
+
+
+@pytest.mark.parametrize(
+    ("changes", "code", "status"),
+    [
+        ({"name": "  "}, "name", 400),
+        ({"ends_at": NOW - DAY}, "window", 400),
+        ({"starts_at": NOW - 9 * DAY, "ends_at": NOW - DAY}, "window_past", 400),
+        ({"trigger": "no_purchase_days", "trigger_params": {"days": "0"}}, "trigger_param", 400),
+        ({"trigger": "nope"}, "unknown_trigger", 400),
+        ({"store": "b1"}, "store_required", 403),
+        ({"store": None}, "store_required", 403),
+    ],
+)
+def test_bad_settings_are_refused_and_change_nothing(
+    org: Org, changes: dict[str, Any], code: str, status: int
+) -> None:
+    campaign = _draft(org, store=org.a1)
+    if changes.get("store") == "b1":
+        changes["store"] = org.b1
+    before = snapshot(campaign)
+    with pytest.raises(MemberError) as exc:
+        campaign_update(
+            campaign=campaign, actor=org.store_manager_a1, **_settings(campaign, **changes)
+        )
+    assert (exc.value.code, exc.value.status) == (code, status)
+    assert snapshot(campaign) == before
+
+
+def test_a_paused_campaign_keeps_its_store_and_steps_but_its_settings_change(org: Org) -> None:
+    campaign = campaign_pause(campaign=make_campaign(org, store=org.a1), actor=org.hq_admin)
+    campaign_update(campaign=campaign, actor=org.hq_admin, **_settings(campaign, name="改名"))
+    campaign.refresh_from_db()
+    assert (campaign.name, campaign.status) == ("改名", "paused")
+    before = snapshot(campaign)
+    with pytest.raises(Conflict) as exc:
+        campaign_update(campaign=campaign, actor=org.hq_admin, **_settings(campaign, store=org.a2))
+    assert exc.value.code == "store_locked"
+    assert snapshot(campaign) == before
+    active = make_campaign(org, name="进行中")
+    before = snapshot(active)
+    with pytest.raises(Conflict) as exc:
+        campaign_update(campaign=active, actor=org.hq_admin, **_settings(active, name="x"))
+    assert exc.value.code == "read_only"
+    assert snapshot(active) == before
+    hq_campaign = _draft(org, name="总部")
+    with pytest.raises(MemberError) as refused:
+        campaign_update(
+            campaign=hq_campaign, actor=org.store_manager_a1, **_settings(hq_campaign, name="x")
+        )
+    assert (refused.value.code, refused.value.status) == ("not_yours", 403)
+    assert Campaign.objects.get(pk=hq_campaign.pk).name == "总部"
