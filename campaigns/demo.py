@@ -1,8 +1,12 @@
-"""Demo data for the Reach pages: a material library with quick replies, a broadcast
-already sent by SMS, a WeCom broadcast the demo guide still has to send, a store's draft
-waiting for head office, in-app messages, and the referral programme with invitations."""
+"""Demo data for the Reach pages: a material library with quick replies, broadcasts sent
+by SMS and to the in-app inbox, a WeCom broadcast the demo guide still has to confirm, a
+store's draft waiting for head office, the referral programme switched on, and journeys
+from templates (two running, one draft)."""
 
 from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -198,6 +202,36 @@ def seed_campaigns(ctx: DemoContext) -> str:
         if ids:
             send_chunk(broadcast_id=broadcast.pk, low=min(ids), high=max(ids), now=now)
         Broadcast.objects.filter(pk=broadcast.pk).update(status=BroadcastStatus.DONE)
+    journeys = _seed_journeys(operator, admin, now)
     close_outside_connection()  # the sandbox's own connection, not needed any more
     sent = Delivery.objects.filter(status="sent").count()
-    return f"{len(materials)} materials, 5 broadcasts, {sent} messages sent of {planned} planned"
+    return (
+        f"{len(materials)} materials, 5 broadcasts, {sent} messages sent of {planned} "
+        f"planned, {journeys} journeys"
+    )
+
+
+def _seed_journeys(operator: Any, admin: Any, now: datetime) -> int:
+    """Three campaigns from templates: a welcome and a birthday journey running for the
+    next three months, and a win-back draft."""
+    from campaigns.services.journeys import campaign_activate, campaign_create
+
+    made = 0
+    for key, name, goal, activate in (
+        ("welcome", "新会员欢迎旅程", "新会员一周内完成首单", True),
+        ("birthday", "会员生日关怀", "生日当月到店或下单", True),
+        ("win_back", "沉睡会员唤醒（草稿）", "60 天未购买的会员回购", False),
+    ):
+        campaign = campaign_create(
+            actor=operator,
+            template_key=key,
+            name=name,
+            goal=goal,
+            starts_at=now,
+            ends_at=now + timedelta(days=90),
+            now=now,
+        )
+        if activate:
+            campaign_activate(campaign=campaign, actor=admin, now=now)
+        made += 1
+    return made

@@ -137,3 +137,10 @@ def test_seed_demo_gives_the_reach_pages_something_to_show(client: Client) -> No
     client.force_login(guide_task.guide)
     page = client.get(f"/m/broadcasts/{guide_task.pk}/")
     assert page.status_code == 200
+    from campaigns.models import Campaign
+
+    assert sorted(Campaign.objects.values_list("status", flat=True)) == [
+        "active",
+        "active",
+        "draft",
+    ]
