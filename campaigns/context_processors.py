@@ -16,7 +16,9 @@ def guide_send_tasks(request: HttpRequest) -> dict[str, Any]:
     def count() -> int:
         from campaigns.models import GuideSendTask
 
-        return GuideSendTask.objects.filter(guide_id=user.pk, confirmed_at__isnull=True).count()
+        return GuideSendTask.objects.filter(
+            guide_id=user.pk, handed_at__isnull=False, confirmed_at__isnull=True
+        ).count()
 
     # A callable: the template counts only on the pages that show it.
     return {"send_tasks_open": count}

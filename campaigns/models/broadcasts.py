@@ -132,6 +132,8 @@ class Delivery(models.Model):
         _("reason"), max_length=20, choices=SuppressionReason.choices, blank=True
     )
     attempts = models.PositiveSmallIntegerField(default=0)
+    # After a transient failure: not taken again, nor re-queued by the sweeper, before this.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     provider_ref = models.CharField(max_length=100, blank=True)
     error = models.CharField(max_length=200, blank=True)
@@ -171,6 +173,10 @@ class GuideSendTask(models.Model):
     # for this guide, and WeCom's id for it.
     handed_at = models.DateTimeField(null=True, blank=True)
     provider_ref = models.CharField(max_length=100, blank=True)
+    # Tries so far, and why WeCom refused for good (the guide then has no task).
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=100, blank=True)
     confirmed_at = models.DateTimeField(_("confirmed"), null=True, blank=True)
 
     scope: ClassVar[Scope] = Scope(

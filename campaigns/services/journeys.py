@@ -323,7 +323,7 @@ def _steps_of(campaign: Campaign) -> list[StepSpec]:
             yes_position=s.yes_position,
             no_position=s.no_position,
         )
-        for s in campaign.steps.select_related("material", "tag").order_by("position")
+        for s in campaign.steps.select_related("material", "tag__group").order_by("position")
     ]
 
 
@@ -1087,7 +1087,7 @@ GROUP BY v.step_id
 def campaign_step_figures(campaign: Campaign) -> list[StepFigures]:
     """Per step: members who reached it, bought after reaching it, and the deliveries of
     its waves by outcome (suppressed by reason)."""
-    steps = list(campaign.steps.select_related("material", "tag").order_by("position"))
+    steps = list(campaign.steps.select_related("material", "tag__group").order_by("position"))
     figures = {s.pk: StepFigures(step=s) for s in steps}
     for step_id, n in (
         JourneyVisit.objects.filter(step__campaign=campaign)

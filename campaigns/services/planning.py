@@ -112,17 +112,19 @@ def _classify_sql(
 def _posting_guides_sql(broadcast: Broadcast) -> tuple[str, list[Any]]:
     """Active guides who post a guide-posted broadcast — of its store, or every store's
     for head office's — with their customer count."""
-    store_test = ""
+    store_test = customer_test = ""
     params: list[Any] = []
     if broadcast.store_id is not None:
+        # A store's post counts the guide's customers of that store.
+        customer_test = " AND m.home_store_id = %s"
         store_test = (
             " AND EXISTS (SELECT 1 FROM org_staff_stores ss WHERE ss.staff_id = s.id "
             "AND ss.store_id = %s)"
         )
-        params.append(broadcast.store_id)
+        params += [broadcast.store_id, broadcast.store_id]
     sql = (
         "SELECT s.id, (SELECT count(*) FROM members_member m WHERE m.guide_id = s.id "
-        "AND m.merged_into_id IS NULL) AS customers "
+        f"AND m.merged_into_id IS NULL{customer_test}) AS customers "
         f"FROM org_staff s WHERE s.role = 'guide' AND s.is_active{store_test}"
     )
     return sql, params
@@ -134,8 +136,8 @@ def _plan_guide_posts(broadcast: Broadcast, now: datetime) -> Preview:
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO campaigns_guidesendtask (broadcast_id, guide_id, recipients, "
-            "created_at, provider_ref) "
-            f"SELECT %s, g.id, g.customers, %s, '' FROM ({sql}) AS g "
+            "created_at, provider_ref, attempts, error) "
+            f"SELECT %s, g.id, g.customers, %s, '', 0, '' FROM ({sql}) AS g "
             "ON CONFLICT (broadcast_id, guide_id) DO NOTHING",
             [broadcast.pk, now, *params],
         )

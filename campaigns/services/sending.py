@@ -23,6 +23,7 @@ from functools import partial
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from campaigns.gateways import Outgoing, gateway_for, throttle
@@ -84,6 +85,7 @@ TAKE_SQL = """
 SELECT d.id, d.member_id, d.attempts
 FROM campaigns_delivery d
 WHERE d.broadcast_id = %s AND d.id BETWEEN %s AND %s AND d.status = 'planned'
+  AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= %s)
 ORDER BY d.id LIMIT %s
 FOR UPDATE SKIP LOCKED
 """
@@ -92,9 +94,9 @@ WRITE_SQL = """
 UPDATE campaigns_delivery d
 SET status = u.status, reason = u.reason, attempts = d.attempts + 1,
     sent_at = CASE WHEN u.status = 'sent' THEN %s ELSE d.sent_at END,
-    provider_ref = u.ref, error = u.error
-FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[])
-    AS u(id, status, reason, ref, error)
+    provider_ref = u.ref, error = u.error, next_attempt_at = u.next_attempt_at
+FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[])
+    AS u(id, status, reason, ref, error, next_attempt_at)
 WHERE d.id = u.id
 """
 
@@ -159,7 +161,8 @@ def send_chunk(
     )
     while True:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(TAKE_SQL, [broadcast_id, low, high, BATCH])
+            moment = now or timezone.now()
+            cursor.execute(TAKE_SQL, [broadcast_id, low, high, moment, BATCH])
             rows = cursor.fetchall()
             if not rows:
                 break
@@ -171,6 +174,7 @@ def send_chunk(
             capped = _over_cap(broadcast, member_ids, timezone.localdate(now or timezone.now()))
             outcome: list[tuple[int, str, str, str, str]] = []
             to_send: list[tuple[int, int, Outgoing]] = []
+            retry_at: dict[int, datetime] = {}
             for pk, member_id, attempts in rows:
                 key = keys[pk]
                 person = people.get(member_id)
@@ -208,6 +212,7 @@ def send_chunk(
                     stats.failed += 1
                 else:
                     outcome.append((pk, "planned", "", "", result.status))
+                    retry_at[pk] = moment + timedelta(seconds=retry_countdown(attempts + 1))
                     stats.retry += 1
                     stats.retry_attempts = max(stats.retry_attempts, attempts + 1)
             cursor.execute(
@@ -219,6 +224,7 @@ def send_chunk(
                     [o[2] for o in outcome],
                     [o[3] for o in outcome],
                     [o[4] for o in outcome],
+                    [retry_at.get(o[0]) for o in outcome],
                 ],
             )
             if broadcast.channel == GatewayKind.WECOM:
@@ -236,8 +242,8 @@ def send_chunk(
 
 GUIDE_TASKS_SQL = """
 INSERT INTO campaigns_guidesendtask (broadcast_id, guide_id, recipients, created_at,
-                                     handed_at, provider_ref)
-SELECT %s, u.guide_id, u.n, now(), now(), ''
+                                     handed_at, provider_ref, attempts, error)
+SELECT %s, u.guide_id, u.n, now(), now(), '', 1, ''
 FROM unnest(%s::bigint[], %s::int[]) AS u(guide_id, n)
 ON CONFLICT (broadcast_id, guide_id)
 DO UPDATE SET recipients = campaigns_guidesendtask.recipients + EXCLUDED.recipients
@@ -274,45 +280,64 @@ def post_guide_tasks(*, broadcast_id: int, now: datetime | None = None) -> Chunk
         return stats
     gateway = gateway_for(broadcast.channel, material=broadcast.material)
     content = render(broadcast.material.body, {})
+    moment = now or timezone.now()
+    retry_in = 0
     while True:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
-                "SELECT id, guide_id FROM campaigns_guidesendtask WHERE broadcast_id = %s "
-                "AND handed_at IS NULL ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
-                [broadcast_id, BATCH],
+                "SELECT id, guide_id, attempts FROM campaigns_guidesendtask "
+                "WHERE broadcast_id = %s AND handed_at IS NULL AND error = '' "
+                "AND (next_attempt_at IS NULL OR next_attempt_at <= %s) "
+                "ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+                [broadcast_id, moment, BATCH],
             )
             rows = cursor.fetchall()
             if not rows:
                 break
-            keys = {pk: f"b{broadcast_id}:g{guide_id}" for pk, guide_id in rows}
+            keys = {pk: f"b{broadcast_id}:g{guide_id}" for pk, guide_id, _a in rows}
             already = set() if gateway.idempotent else gateway.sent_keys(list(keys.values()))
             outgoing = [
-                (pk, Outgoing(keys[pk], guide_id, content))
-                for pk, guide_id in rows
+                (pk, attempts, Outgoing(keys[pk], guide_id, content))
+                for pk, guide_id, attempts in rows
                 if keys[pk] not in already
             ]
             stats.recovered += len(rows) - len(outgoing)
             if outgoing:
                 throttle(gateway.kind, len(outgoing))
-            results = gateway.send_batch([message for _pk, message in outgoing])
-            handed = [(pk, "recovered") for pk, _g in rows if keys[pk] in already]
-            for (pk, _message), result in zip(outgoing, results, strict=True):
+            results = gateway.send_batch([message for _pk, _a, message in outgoing])
+            # (id, handed_at, provider_ref, error, next_attempt_at) per task
+            done: list[tuple[int, datetime | None, str, str, datetime | None]] = [
+                (pk, moment, "recovered", "", None) for pk, _g, _a in rows if keys[pk] in already
+            ]
+            for (pk, attempts, _message), result in zip(outgoing, results, strict=True):
                 if result.status == "sent":
-                    handed.append((pk, result.ref))
+                    done.append((pk, moment, result.ref, "", None))
                     stats.sent += 1
+                elif result.status in ("transient", "timeout") and attempts + 1 < MAX_ATTEMPTS:
+                    wait = retry_countdown(attempts + 1)
+                    done.append((pk, None, "", "", moment + timedelta(seconds=wait)))
+                    retry_in = max(retry_in, wait)
+                    stats.retry += 1
                 else:
-                    stats.retry += 1  # tried again later; the guide's task waits
+                    # Refused for good (no customer group, a bad account…): no task for
+                    # this guide, and the broadcast can finish.
+                    done.append((pk, None, "", result.status[:100], None))
+                    stats.failed += 1
             cursor.execute(
-                "UPDATE campaigns_guidesendtask t SET handed_at = %s, provider_ref = u.ref "
-                "FROM unnest(%s::bigint[], %s::text[]) AS u(id, ref) WHERE t.id = u.id",
-                [now or timezone.now(), [h[0] for h in handed], [h[1] for h in handed]],
+                "UPDATE campaigns_guidesendtask t SET handed_at = u.handed_at, "
+                "provider_ref = u.ref, error = u.error, next_attempt_at = u.next_attempt_at, "
+                "attempts = t.attempts + CASE WHEN u.ref = 'recovered' THEN 0 ELSE 1 END "
+                "FROM unnest(%s::bigint[], %s::timestamptz[], %s::text[], %s::text[], "
+                "%s::timestamptz[]) AS u(id, handed_at, ref, error, next_attempt_at) "
+                "WHERE t.id = u.id",
+                [[d[i] for d in done] for i in range(5)],
             )
         if stats.retry:
             break
     if stats.retry:
         from campaigns.tasks import post_for_guides
 
-        post_for_guides.apply_async((broadcast_id,), countdown=retry_countdown(1))
+        post_for_guides.apply_async((broadcast_id,), countdown=retry_in)
     return stats
 
 
@@ -324,14 +349,18 @@ def broadcast_sweep(*, now: datetime | None = None) -> int:
     for broadcast in Broadcast.objects.filter(
         status=BroadcastStatus.SENDING, planned_at__lt=now - STALE
     ):
+        pending: QuerySet[Any]
+        due: QuerySet[Any]
         if broadcast.channel in GUIDE_POSTED:
-            waiting = broadcast.guide_tasks.filter(handed_at__isnull=True).exists()
+            pending = broadcast.guide_tasks.filter(handed_at__isnull=True, error="")
+            due = pending.filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
         else:
-            waiting = broadcast.deliveries.filter(status="planned").exists()
-        if waiting:
+            pending = broadcast.deliveries.filter(status="planned")
+            due = pending.filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        if due.exists():
             with transaction.atomic():
                 redispatched += broadcast_dispatch(broadcast_id=broadcast.pk)
-        else:
+        elif not pending.exists():  # rows waiting out a backoff have their own task
             Broadcast.objects.filter(pk=broadcast.pk, status=BroadcastStatus.SENDING).update(
                 status=BroadcastStatus.DONE
             )

@@ -117,7 +117,7 @@ def broadcast_detail(request: HttpRequest, pk: int) -> HttpResponse:
     ):
         preview = broadcast_preview(broadcast=broadcast)
     user: Any = request.user
-    guide_tasks: Any = (
+    guide_tasks: Any = list(
         GuideSendTask.objects.for_user(user)
         .filter(broadcast=broadcast)
         .select_related("guide")
@@ -129,6 +129,8 @@ def broadcast_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "broadcast": broadcast,
             "guide_tasks": guide_tasks,
+            # Planned guide posts exist before WeCom has them: count only those handed.
+            "guides_handed": sum(1 for task in guide_tasks if task.handed_at is not None),
             "guide_posted": broadcast.channel in GUIDE_POSTED,
             "preview": preview,
             "counts": counts,

@@ -187,7 +187,7 @@ def _edit_page(
         form = CampaignForm(initial=campaign_initial(campaign), user=user)
     if paused:
         form.fields["store"].disabled = True
-    steps = list(campaign.steps.select_related("material", "tag").order_by("position"))
+    steps = list(campaign.steps.select_related("material", "tag__group").order_by("position"))
     if change_form is None and campaign.status == CampaignStatus.DRAFT:
         wanted = positive_int(request.GET.get("step"))
         step = next((s for s in steps if s.position == wanted), None)

@@ -22,7 +22,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from campaigns.forms_materials import MaterialForm, body_errors
@@ -78,8 +78,20 @@ def _sent_with(material: Material) -> list[Broadcast]:
     )
 
 
-def _names(broadcasts: list[Broadcast]) -> str:
-    return "、".join(f"“{b.name}”" for b in broadcasts)
+def _names(broadcasts: list[Broadcast], user: Any) -> str:
+    """The broadcasts' names `user` may see; others are only counted."""
+    visible: set[int] = set(
+        Broadcast.objects.for_user(user)
+        .filter(pk__in=[b.pk for b in broadcasts])
+        .values_list("pk", flat=True)
+    )
+    parts = [f"“{b.name}”" for b in broadcasts if b.pk in visible]
+    hidden = len(broadcasts) - len(parts)
+    if hidden:
+        parts.append(
+            ngettext("%(n)s of another store", "%(n)s of other stores", hidden) % {"n": hidden}
+        )
+    return "、".join(parts)
 
 
 # --- writes -----------------------------------------------------------------------------------
@@ -333,7 +345,7 @@ def material_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 "Broadcast %(names)s went out (or is waiting for approval) with this material, "
                 "so it stays as it is: copy it to make changes."
             )
-            % {"names": _names(sent_with)},
+            % {"names": _names(sent_with, request.user)},
         )
         return redirect("hq:material", pk=material.pk)
     form = MaterialForm(request.POST or None, instance=material, user=request.user)
@@ -395,7 +407,8 @@ def material_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "material": material,
             "preview": material_preview(material, SAMPLE),
             "sample": SAMPLE,
-            "used": [(b, b.pk in visible) for b in used],
+            # Another store's broadcast (of a head-office material) is absent, not named.
+            "used": [(b, True) for b in used if b.pk in visible],
             "can_edit": can_edit(user, material),
             "locked": any(b.status != BroadcastStatus.DRAFT for b in used),
         },
@@ -421,7 +434,14 @@ def material_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "campaigns/hq/material_delete.html",
-        {"material": material, "used": used, "names": _names(used)},
+        {
+            "material": material,
+            "used": used,
+            "used_visible": [
+                b for b in used if Broadcast.objects.for_user(request.user).filter(pk=b.pk).exists()
+            ],
+            "names": _names(used, request.user),
+        },
         status=409 if used and request.method == "POST" else 200,
     )
 

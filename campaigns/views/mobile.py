@@ -24,7 +24,12 @@ PAGE_SIZE = 20
 
 
 def my_send_tasks(user: Any) -> QuerySet[GuideSendTask]:
-    return GuideSendTask.objects.filter(guide_id=user.pk).select_related("broadcast__material")
+    """The guide's own tasks that WeCom has been handed. A guide-posted broadcast's task
+    exists from planning on, before (and, if it is cancelled or WeCom refuses, without)
+    anything reaching the guide's WeCom: not a task to carry out or confirm yet."""
+    return GuideSendTask.objects.filter(guide_id=user.pk, handed_at__isnull=False).select_related(
+        "broadcast__material"
+    )
 
 
 def _context(request: HttpRequest) -> dict[str, Any]:
@@ -78,6 +83,8 @@ def send_task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
 @mobile_required
 @require_POST
 def send_task_confirm(request: HttpRequest, task_id: int) -> HttpResponse:
+    if not my_send_tasks(request.user).filter(pk=task_id).exists():
+        raise Http404
     try:
         guide_task_confirm(task_id=task_id, user=request.user)
     except MemberError as exc:

@@ -36,6 +36,7 @@ from members.services.segments import (
     segment_save,
 )
 from scrm.core.access import hq_required
+from scrm.core.tabular import spreadsheet_safe
 from scrm.org.models import Store
 
 EXPORT_LIMIT = 50_000
@@ -400,7 +401,7 @@ def segment_upload_rejected(request: HttpRequest, pk: int) -> HttpResponse:
     writer = csv.writer(buffer)
     writer.writerow([_("Row"), _("Value"), _("Reason")])
     for row in segment_list_rejected(segment=segment):
-        writer.writerow([row.row, row.value, row.reason])
+        writer.writerow([row.row, spreadsheet_safe(row.value), row.reason])
     response = HttpResponse("\ufeff" + buffer.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="segment-{segment.pk}-rejected.csv"'
     return response

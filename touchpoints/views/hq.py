@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from scrm.core.access import head_office_required, hq_required
-from scrm.core.tabular import ImportFileError
+from scrm.core.tabular import ImportFileError, spreadsheet_safe
 from touchpoints import selectors
 from touchpoints.forms import ImportUploadForm, MappingForm
 from touchpoints.imports import mappings
@@ -96,7 +96,7 @@ def import_error_report(request: HttpRequest, job_id: int, file_format: str) -> 
         sheet = book.create_sheet(_("Errors"))
         sheet.append([_("Row"), _("Column"), _("Value"), _("Reason")])
         for row in rows.iterator(chunk_size=5000):
-            sheet.append(list(row))
+            sheet.append([spreadsheet_safe(cell) for cell in row])
         buffer = io.BytesIO()
         book.save(buffer)
         response = HttpResponse(
@@ -108,7 +108,7 @@ def import_error_report(request: HttpRequest, job_id: int, file_format: str) -> 
         writer = csv.writer(text)
         writer.writerow([_("Row"), _("Column"), _("Value"), _("Reason")])
         for row in rows.iterator(chunk_size=5000):
-            writer.writerow(row)
+            writer.writerow([spreadsheet_safe(cell) for cell in row])
         response = HttpResponse("\ufeff" + text.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
