@@ -8,6 +8,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 import unicodedata
 import zipfile
 from collections.abc import Iterator
@@ -214,11 +215,17 @@ def header_key(header: Any) -> str:
 
 # A cell starting with one of these is a formula to Excel and WPS (DDE and HYPERLINK tricks).
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Numbers as people write phones and amounts ("+86 138-0000-1234", "-12.50") call nothing.
+_PLAIN_NUMBER = re.compile(r"[+\-]?[\d\s+\-().,（）]*")
 
 
 def spreadsheet_safe(value: Any) -> Any:
     """A value echoed from an uploaded file into a report someone will open in a
     spreadsheet: text that would run as a formula is prefixed with an apostrophe."""
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+    if (
+        isinstance(value, str)
+        and value.startswith(_FORMULA_STARTS)
+        and not _PLAIN_NUMBER.fullmatch(value)
+    ):
         return "'" + value
     return value
