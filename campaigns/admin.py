@@ -1,6 +1,7 @@
-"""Campaign admin: head office sets the frequency caps every campaign shares and the
-providers' rate limits (each change audited), and reviews opt-outs and the sandbox's
-record of what "left". Referrals live in `admin_referrals`."""
+"""Campaign admin: head office sets the frequency caps every campaign shares, the
+providers' rate limits and the attribution window (each change audited), and reviews
+opt-outs, conversions and the sandbox's record of what "left". Referrals live in
+`admin_referrals`."""
 
 from __future__ import annotations
 
@@ -12,7 +13,14 @@ from django.db import models
 from django.http import HttpRequest
 
 from campaigns import admin_referrals  # noqa: F401  (registers the referral admin)
-from campaigns.models import FrequencyRule, GatewayThrottle, MarketingOptOut, SandboxCall
+from campaigns.models import (
+    AttributionSetting,
+    Conversion,
+    FrequencyRule,
+    GatewayThrottle,
+    MarketingOptOut,
+    SandboxCall,
+)
 from scrm.core.admin import ReadOnly
 from scrm.core.services import audit_record
 
@@ -65,3 +73,23 @@ class SandboxCallAdmin(ReadOnly):
 
     def get_queryset(self, request: HttpRequest) -> Any:
         return super().get_queryset(request).defer("content")
+
+
+@admin.register(AttributionSetting)
+class AttributionSettingAdmin(AuditedSettingAdmin):
+    list_display = ["__str__", "window_days", "read_until"]
+    fields = ["window_days"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not AttributionSetting.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Conversion)
+class ConversionAdmin(ReadOnly):
+    list_display = ["converted_at", "order", "broadcast", "campaign", "channel", "revenue"]
+    list_filter = ["channel"]
+    list_select_related = ["order", "broadcast", "campaign"]
+    search_fields = ["=order__external_id"]

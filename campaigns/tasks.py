@@ -52,3 +52,13 @@ def advance_journeys() -> int:
     from campaigns.services.journeys import journeys_advance
 
     return journeys_advance().moved
+
+
+@shared_task
+def refresh_attribution() -> dict[str, int]:
+    """Every 15 minutes: credit newly recorded orders to the messages that converted them."""
+    from dataclasses import asdict
+
+    from campaigns.services.attribution import attribution_refresh
+
+    return asdict(attribution_refresh())

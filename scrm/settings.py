@@ -334,6 +334,10 @@ CELERY_BEAT_SCHEDULE |= {
         "task": "campaigns.tasks.advance_journeys",
         "schedule": timedelta(minutes=1),
     },
+    "attribution-refresh": {
+        "task": "campaigns.tasks.refresh_attribution",
+        "schedule": timedelta(minutes=15),
+    },
 }
 
 # --- Segments: the live-count engine keeps a column snapshot per process (see

@@ -81,3 +81,7 @@ __all__ += [
     "StepKind",
     "TriggerKind",
 ]
+
+from campaigns.models.attribution import AttributionSetting, Conversion  # noqa: E402
+
+__all__ += ["AttributionSetting", "Conversion"]
