@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -146,3 +147,19 @@ def test_a_journey_wave_credits_its_campaign(org: Org) -> None:
     order(org, org.member_b1, now - timedelta(hours=1))
     attribution_refresh()
     assert Conversion.objects.get().campaign_id == campaign.pk
+
+
+def test_the_broadcast_page_shows_what_it_sold(org: Org, client: Any) -> None:
+    now = timezone.now()
+    b = broadcast(org, "会员日")
+    for member in (org.member_of_guide_a1, org.member_b1):
+        sent(b, member, now - timedelta(days=1))
+    order(org, org.member_of_guide_a1, now - timedelta(hours=2), amount="300.00")
+    order(org, org.member_b1, now - timedelta(hours=1), amount="120.50")
+    attribution_refresh()
+    client.cookies["scrm_language"] = "en"
+    client.force_login(org.hq_operator)
+    page = client.get(f"/hq/broadcasts/{b.pk}/").content.decode()
+    converted = page.split('data-testid="converted">', 1)[1].split("</p>", 1)[0]
+    assert "<b>2</b>" in converted and "¥<b>420.50</b>" in converted
+    assert "within 7 days" in converted
