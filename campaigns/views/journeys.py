@@ -10,6 +10,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db.models import Count, Sum
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -25,7 +26,14 @@ from campaigns.forms_journeys import (
     template_initial,
 )
 from campaigns.journey_templates import TEMPLATES
-from campaigns.models import Campaign, CampaignStatus, JourneyEnrollment, SuppressionReason
+from campaigns.models import (
+    AttributionSetting,
+    Campaign,
+    CampaignStatus,
+    Conversion,
+    JourneyEnrollment,
+    SuppressionReason,
+)
 from campaigns.services.journeys import (
     campaign_activate,
     campaign_create,
@@ -138,6 +146,11 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "campaign": campaign,
             "figures": campaign_step_figures(campaign),
+            # What its messages sold (last touch within the attribution window).
+            "converted": Conversion.objects.filter(campaign=campaign).aggregate(
+                orders=Count("pk"), revenue=Sum("revenue")
+            ),
+            "window_days": AttributionSetting.current().window_days,
             "reasons": dict(SuppressionReason.choices),
             "page": page,
             "can_activate": getattr(user, "is_hq", False)

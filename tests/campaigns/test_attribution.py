@@ -163,3 +163,41 @@ def test_the_broadcast_page_shows_what_it_sold(org: Org, client: Any) -> None:
     converted = page.split('data-testid="converted">', 1)[1].split("</p>", 1)[0]
     assert "<b>2</b>" in converted and "¥<b>420.50</b>" in converted
     assert "within 7 days" in converted
+
+
+def test_the_campaign_page_shows_what_its_journey_sold(org: Org, client: Any) -> None:
+    from campaigns.models import Campaign, JourneyStep
+
+    now = timezone.now()
+    campaign = Campaign.objects.create(
+        name="新会员欢迎",
+        template="welcome",
+        starts_at=now - timedelta(days=10),
+        ends_at=now + timedelta(days=30),
+        created_by=org.hq_operator,
+        trigger="registered",
+    )
+    step = JourneyStep.objects.create(
+        campaign=campaign,
+        position=1,
+        kind="send",
+        channel="inbox",
+        material=Material.objects.create(kind="text", title="欢迎", body="欢迎"),
+    )
+    wave = Broadcast.objects.create(
+        name="wave",
+        channel="inbox",
+        material=step.material,
+        journey_step=step,
+        wave_day=timezone.localdate(now),
+        created_by=org.hq_operator,
+        status="sending",
+    )
+    sent(wave, org.member_b1, now - timedelta(days=2))
+    order(org, org.member_b1, now - timedelta(hours=1), amount="88.00")
+    attribution_refresh()
+    client.cookies["scrm_language"] = "en"
+    client.force_login(org.hq_operator)
+    page = client.get(f"/hq/campaigns/{campaign.pk}/").content.decode()
+    converted = page.split('data-testid="converted">', 1)[1].split("</p>", 1)[0]
+    assert "<b>1</b>" in converted and "¥<b>88.00</b>" in converted
