@@ -14,11 +14,9 @@ def guide_send_tasks(request: HttpRequest) -> dict[str, Any]:
         return {}
 
     def count() -> int:
-        from campaigns.models import GuideSendTask
+        from campaigns.selectors import guide_send_tasks
 
-        return GuideSendTask.objects.filter(
-            guide_id=user.pk, handed_at__isnull=False, confirmed_at__isnull=True
-        ).count()
+        return guide_send_tasks(user).filter(confirmed_at__isnull=True).count()
 
     # A callable: the template counts only on the pages that show it.
     return {"send_tasks_open": count}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 
-from campaigns.models import Material
+from campaigns.models import AttributionSetting, Broadcast, Conversion, GuideSendTask, Material
 from scrm.org.models import Store
 from scrm.org.scoping import Role
 
@@ -36,3 +36,31 @@ def can_edit(user: Any, material: Material) -> bool:
     if material.store_id is None or getattr(user, "role", None) == Role.GUIDE:
         return False
     return Store.objects.for_user(user).filter(pk=material.store_id).exists()
+
+
+def visible_broadcast_ids(user: Any, broadcasts: list[Broadcast]) -> set[int]:
+    """Which of `broadcasts` `user` may see (one query): another store's is not named."""
+    return set(
+        Broadcast.objects.for_user(user)
+        .filter(pk__in=[b.pk for b in broadcasts])
+        .values_list("pk", flat=True)
+    )
+
+
+def conversions_summary(**filters: Any) -> dict[str, Any]:
+    """Orders converted (last touch within the window) and their revenue net of refunds,
+    for a broadcast (`broadcast=`) or a campaign (`campaign=`), with the window used."""
+    summary = Conversion.objects.filter(**filters).aggregate(
+        orders=Count("pk"), revenue=Sum("revenue")
+    )
+    summary["window_days"] = AttributionSetting.current().window_days
+    return summary
+
+
+def guide_send_tasks(user: Any) -> QuerySet[GuideSendTask]:
+    """The guide's own tasks that WeCom has been handed. A guide-posted broadcast's task
+    exists from planning on, before (and, if it is cancelled or WeCom refuses, without)
+    anything reaching the guide's WeCom: not a task to carry out or confirm yet."""
+    return GuideSendTask.objects.filter(guide_id=user.pk, handed_at__isnull=False).select_related(
+        "broadcast__material"
+    )

@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -17,14 +17,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 from campaigns.forms import BroadcastForm
 from campaigns.models import (
     GUIDE_POSTED,
-    AttributionSetting,
     Broadcast,
     BroadcastStatus,
-    Conversion,
     GuideSendTask,
     Material,
     MaterialKind,
 )
+from campaigns.selectors import conversions_summary
 from campaigns.services.broadcasts import broadcast_approve, broadcast_cancel, broadcast_submit
 from campaigns.services.planning import broadcast_preview
 from members.services.errors import MemberError
@@ -111,10 +110,6 @@ def broadcast_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .annotate(n=Count("pk"))
         .values_list("reason", "n")
     )
-    # What it sold: orders it converted (last touch, within the window), net of refunds.
-    converted = Conversion.objects.filter(broadcast=broadcast).aggregate(
-        orders=Count("pk"), revenue=Sum("revenue")
-    )
     preview = None
     if broadcast.status in (
         BroadcastStatus.DRAFT,
@@ -135,8 +130,8 @@ def broadcast_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "broadcast": broadcast,
             "guide_tasks": guide_tasks,
-            "converted": converted,
-            "window_days": AttributionSetting.current().window_days,
+            # What it sold: orders it converted, net of refunds.
+            "converted": conversions_summary(broadcast=broadcast),
             # Planned guide posts exist before WeCom has them: count only those handed.
             "guides_handed": sum(1 for task in guide_tasks if task.handed_at is not None),
             "guide_posted": broadcast.channel in GUIDE_POSTED,

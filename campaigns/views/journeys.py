@@ -10,7 +10,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Count, Sum
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -27,13 +26,12 @@ from campaigns.forms_journeys import (
 )
 from campaigns.journey_templates import TEMPLATES
 from campaigns.models import (
-    AttributionSetting,
     Campaign,
     CampaignStatus,
-    Conversion,
     JourneyEnrollment,
     SuppressionReason,
 )
+from campaigns.selectors import conversions_summary
 from campaigns.services.journeys import (
     campaign_activate,
     campaign_create,
@@ -147,10 +145,7 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "campaign": campaign,
             "figures": campaign_step_figures(campaign),
             # What its messages sold (last touch within the attribution window).
-            "converted": Conversion.objects.filter(campaign=campaign).aggregate(
-                orders=Count("pk"), revenue=Sum("revenue")
-            ),
-            "window_days": AttributionSetting.current().window_days,
+            "converted": conversions_summary(campaign=campaign),
             "reasons": dict(SuppressionReason.choices),
             "page": page,
             "can_activate": getattr(user, "is_hq", False)

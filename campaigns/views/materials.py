@@ -15,9 +15,7 @@ from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.db.models import Count, F, Q
-from django.db.models.deletion import ProtectedError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -27,23 +25,22 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from campaigns.forms_materials import MaterialForm, body_errors
 from campaigns.models import Broadcast, BroadcastStatus, Material, MaterialKind
-from campaigns.selectors import can_edit, materials_for_user
+from campaigns.selectors import can_edit, materials_for_user, visible_broadcast_ids
 from campaigns.services.content import render as render_text
+from campaigns.services.materials import MaterialInUse, material_save
+from campaigns.services.materials import material_delete as material_delete_service
 from members.models import Member
 from members.selectors import guides as guide_selectors
 from members.services.points import points_balances
 from members.services.tiers import tier_card
 from scrm.core.access import hq_required, mobile_required
 from scrm.core.params import positive_int
-from scrm.core.services import audit_record
 from scrm.org.selectors import store_choices
 
 PAGE_SIZE = 50
 QUICK_REPLIES_ON_CARD = 5
 # What the preview fills the variables with (a made-up customer).
 SAMPLE = {"name": "张三", "tier": "金卡", "points": "1280", "guide": "李娜"}
-
-FORM_FIELDS = list(MaterialForm.Meta.fields)
 
 
 def _material(request: HttpRequest, pk: int) -> Material:
@@ -78,13 +75,8 @@ def _sent_with(material: Material) -> list[Broadcast]:
     )
 
 
-def _names(broadcasts: list[Broadcast], user: Any) -> str:
-    """The broadcasts' names `user` may see; others are only counted."""
-    visible: set[int] = set(
-        Broadcast.objects.for_user(user)
-        .filter(pk__in=[b.pk for b in broadcasts])
-        .values_list("pk", flat=True)
-    )
+def _names(broadcasts: list[Broadcast], visible: set[int]) -> str:
+    """The names of the broadcasts in `visible`; the others are only counted."""
     parts = [f"“{b.name}”" for b in broadcasts if b.pk in visible]
     hidden = len(broadcasts) - len(parts)
     if hidden:
@@ -92,57 +84,6 @@ def _names(broadcasts: list[Broadcast], user: Any) -> str:
             ngettext("%(n)s of another store", "%(n)s of other stores", hidden) % {"n": hidden}
         )
     return "、".join(parts)
-
-
-# --- writes -----------------------------------------------------------------------------------
-
-
-@transaction.atomic
-def _material_save(*, form: MaterialForm, actor: Any) -> Material:
-    creating = form.instance.pk is None
-    material: Material = form.save(commit=False)
-    if creating:
-        material.created_by = actor
-        material.save()
-    else:
-        material.save(update_fields=FORM_FIELDS)
-    audit_record(
-        actor=actor,
-        action="material.create" if creating else "material.update",
-        target=material,
-        data={
-            "title": material.title,
-            "kind": material.kind,
-            "store": material.store_id,
-            "changed": [] if creating else sorted(form.changed_data),
-        },
-    )
-    return material
-
-
-class MaterialInUse(Exception):
-    def __init__(self, broadcasts: list[Broadcast]) -> None:
-        super().__init__("material in use")
-        self.broadcasts = broadcasts
-
-
-@transaction.atomic
-def _material_delete(*, material: Material, actor: Any) -> None:
-    """Delete `material`, unless a broadcast (whatever its state) carries it."""
-    used = list(material.broadcasts.order_by("-created_at", "-pk"))
-    if used:
-        raise MaterialInUse(used)
-    audit_record(
-        actor=actor,
-        action="material.delete",
-        target=material,
-        data={"title": material.title, "kind": material.kind, "store": material.store_id},
-    )
-    try:
-        with transaction.atomic():
-            material.delete()
-    except ProtectedError as exc:  # a broadcast took it meanwhile
-        raise MaterialInUse(list(material.broadcasts.all())) from exc
 
 
 # --- previews -------------------------------------------------------------------------------
@@ -321,7 +262,7 @@ def material_new(request: HttpRequest) -> HttpResponse:
             initial["store"] = mine[0]
     form = MaterialForm(request.POST or None, initial=initial, user=user)
     if request.method == "POST" and form.is_valid():
-        material = _material_save(form=form, actor=user)
+        material = material_save(form=form, actor=user)
         messages.success(request, _("Saved “%(title)s”.") % {"title": material.title})
         return redirect("hq:material", pk=material.pk)
     return render(
@@ -345,12 +286,12 @@ def material_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 "Broadcast %(names)s went out (or is waiting for approval) with this material, "
                 "so it stays as it is: copy it to make changes."
             )
-            % {"names": _names(sent_with, request.user)},
+            % {"names": _names(sent_with, visible_broadcast_ids(request.user, sent_with))},
         )
         return redirect("hq:material", pk=material.pk)
     form = MaterialForm(request.POST or None, instance=material, user=request.user)
     if request.method == "POST" and form.is_valid():
-        material = _material_save(form=form, actor=request.user)
+        material = material_save(form=form, actor=request.user)
         messages.success(request, _("Saved “%(title)s”.") % {"title": material.title})
         return redirect("hq:material", pk=material.pk)
     return render(
@@ -395,11 +336,7 @@ def material_detail(request: HttpRequest, pk: int) -> HttpResponse:
     material = _material(request, pk)
     user: Any = request.user
     used = list(material.broadcasts.order_by("-created_at", "-pk"))
-    visible: set[int] = set(
-        Broadcast.objects.for_user(user)
-        .filter(pk__in=[b.pk for b in used])
-        .values_list("pk", flat=True)
-    )
+    visible = visible_broadcast_ids(user, used)
     return render(
         request,
         "campaigns/hq/material_detail.html",
@@ -425,22 +362,21 @@ def material_delete(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and not used:
         title = material.title
         try:
-            _material_delete(material=material, actor=request.user)
+            material_delete_service(material=material, actor=request.user)
         except MaterialInUse as exc:
             used = exc.broadcasts
         else:
             messages.success(request, _("Deleted “%(title)s”.") % {"title": title})
             return redirect("hq:materials")
+    visible = visible_broadcast_ids(request.user, used)
     return render(
         request,
         "campaigns/hq/material_delete.html",
         {
             "material": material,
             "used": used,
-            "used_visible": [
-                b for b in used if Broadcast.objects.for_user(request.user).filter(pk=b.pk).exists()
-            ],
-            "names": _names(used, request.user),
+            "used_visible": [b for b in used if b.pk in visible],
+            "names": _names(used, visible),
         },
         status=409 if used and request.method == "POST" else 200,
     )

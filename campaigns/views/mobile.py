@@ -8,28 +8,19 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from campaigns.models import GUIDE_POSTED, Delivery, DeliveryStatus, GatewayKind, GuideSendTask
+from campaigns.models import GUIDE_POSTED, Delivery, DeliveryStatus, GatewayKind
+from campaigns.selectors import guide_send_tasks
 from campaigns.services.broadcasts import guide_task_confirm
 from members.selectors import guides as guide_selectors
 from members.services.errors import MemberError
 from scrm.core.access import mobile_required
 
 PAGE_SIZE = 20
-
-
-def my_send_tasks(user: Any) -> QuerySet[GuideSendTask]:
-    """The guide's own tasks that WeCom has been handed. A guide-posted broadcast's task
-    exists from planning on, before (and, if it is cancelled or WeCom refuses, without)
-    anything reaching the guide's WeCom: not a task to carry out or confirm yet."""
-    return GuideSendTask.objects.filter(guide_id=user.pk, handed_at__isnull=False).select_related(
-        "broadcast__material"
-    )
 
 
 def _context(request: HttpRequest) -> dict[str, Any]:
@@ -42,7 +33,7 @@ def _context(request: HttpRequest) -> dict[str, Any]:
 @mobile_required
 def send_task_list(request: HttpRequest) -> HttpResponse:
     show = "done" if request.GET.get("show") == "done" else "open"
-    tasks = my_send_tasks(request.user).filter(confirmed_at__isnull=(show == "open"))
+    tasks = guide_send_tasks(request.user).filter(confirmed_at__isnull=(show == "open"))
     tasks = tasks.order_by("-confirmed_at" if show == "done" else "-created_at", "-pk")
     page = Paginator(tasks, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
@@ -54,7 +45,7 @@ def send_task_list(request: HttpRequest) -> HttpResponse:
 
 @mobile_required
 def send_task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
-    task = my_send_tasks(request.user).filter(pk=task_id).first()
+    task = guide_send_tasks(request.user).filter(pk=task_id).first()
     if task is None:
         raise Http404
     customers = (
@@ -83,7 +74,7 @@ def send_task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
 @mobile_required
 @require_POST
 def send_task_confirm(request: HttpRequest, task_id: int) -> HttpResponse:
-    if not my_send_tasks(request.user).filter(pk=task_id).exists():
+    if not guide_send_tasks(request.user).filter(pk=task_id).exists():
         raise Http404
     try:
         guide_task_confirm(task_id=task_id, user=request.user)
