@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import URLPattern, URLResolver, path
 
 from campaigns.api.views import InboxListApi, InboxReadApi
 from campaigns.views import hq, materials, mobile
@@ -20,6 +20,9 @@ hq_urlpatterns = [
     path("materials/<int:pk>/edit/", materials.material_edit, name="material-edit"),
     path("materials/<int:pk>/delete/", materials.material_delete, name="material-delete"),
 ]
+
+# Reached by members from outside the back office (tracked links in messages).
+public_urlpatterns: list[URLPattern | URLResolver] = []
 
 mobile_urlpatterns = [
     path("broadcasts/", mobile.send_task_list, name="send-tasks"),

@@ -97,6 +97,7 @@ INSTALLED_APPS = [
     "members",
     "touchpoints",
     "campaigns",
+    "analytics",
 ]
 
 MIDDLEWARE = [

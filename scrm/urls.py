@@ -6,6 +6,7 @@ from django.urls import include, path
 from django.views.i18n import JavaScriptCatalog
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from analytics import urls as analytics_urls
 from campaigns import urls as campaigns_urls
 from members import urls as members_urls
 from scrm.core import urls as core_urls
@@ -21,6 +22,7 @@ hq_patterns = [
     *members_urls.hq_urlpatterns,
     *touchpoints_urls.hq_urlpatterns,
     *campaigns_urls.hq_urlpatterns,
+    *analytics_urls.hq_urlpatterns,
 ]
 mobile_patterns = [*members_urls.mobile_urlpatterns, *campaigns_urls.mobile_urlpatterns]
 api_patterns = [
@@ -49,5 +51,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("healthz", healthz, name="healthz"),
     *touchpoints_urls.public_urlpatterns,
+    *campaigns_urls.public_urlpatterns,
     path("", LoginView.as_view(), name="root"),
 ]

@@ -85,3 +85,7 @@ __all__ += [
 from campaigns.models.attribution import AttributionSetting, Conversion  # noqa: E402
 
 __all__ += ["AttributionSetting", "Conversion"]
+
+from campaigns.models.funnel import FunnelFact, FunnelState  # noqa: E402
+
+__all__ += ["FunnelFact", "FunnelState"]

@@ -3,9 +3,11 @@ member) — the database, not the broker, decides what was sent."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import ClassVar
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -65,6 +67,25 @@ class Broadcast(models.Model):
     )
     planned_at = models.DateTimeField(_("planned at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    holdout_percent = models.PositiveSmallIntegerField(
+        _("control group (%)"),
+        default=0,
+        db_default=0,
+        validators=[MaxValueValidator(50)],
+        help_text=_(
+            "A share of the audience, drawn at random, is not sent the message: their "
+            "purchases show what would have happened anyway (uplift). 0: no control group."
+        ),
+    )
+    cost = models.DecimalField(
+        _("cost (yuan)"),
+        max_digits=12,
+        decimal_places=2,
+        default=Decimal("0"),
+        db_default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text=_("What it cost — message fees, coupons, design — to show its ROI."),
+    )
     # A journey's send step sends through one "wave" broadcast per local day: the members
     # who reach the step that day are added to it (see campaigns/services/journeys.py).
     journey_step = models.ForeignKey(
@@ -101,6 +122,8 @@ class DeliveryStatus(models.TextChoices):
     SENT = "sent", _("Sent")
     FAILED = "failed", _("Failed")
     SUPPRESSED = "suppressed", _("Not sent")
+    # In the broadcast's control group: deliberately not sent, to measure uplift.
+    HELD_OUT = "held_out", _("Control group")
 
 
 class SuppressionReason(models.TextChoices):
@@ -137,6 +160,10 @@ class Delivery(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     provider_ref = models.CharField(max_length=100, blank=True)
     error = models.CharField(max_length=200, blank=True)
+    # First time the member opened the message (read it in the inbox, or followed its
+    # tracked link) and first time they followed its tracked link.
+    opened_at = models.DateTimeField(_("opened"), null=True, blank=True)
+    clicked_at = models.DateTimeField(_("clicked"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("delivery")

@@ -22,9 +22,11 @@ broadcast, checked when planned and again when sent).
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import ClassVar
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -110,6 +112,25 @@ class Campaign(models.Model):
         verbose_name=_("activated by"),
     )
     activated_at = models.DateTimeField(_("activated"), null=True, blank=True)
+    holdout_percent = models.PositiveSmallIntegerField(
+        _("control group (%)"),
+        default=0,
+        db_default=0,
+        validators=[MaxValueValidator(50)],
+        help_text=_(
+            "A share of those entering, drawn at random, is sent nothing: their purchases "
+            "show what would have happened anyway (uplift). 0: no control group."
+        ),
+    )
+    cost = models.DecimalField(
+        _("cost (yuan)"),
+        max_digits=12,
+        decimal_places=2,
+        default=Decimal("0"),
+        db_default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text=_("What it cost — message fees, coupons, design — to show its ROI."),
+    )
     # Triggers are read for the time since this moment on each enrollment run.
     last_enrolled_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
@@ -215,6 +236,9 @@ class JourneyEnrollment(models.Model):
         choices=EnrollmentState.choices,
         default=EnrollmentState.ACTIVE,
     )
+    # In the campaign's control group: walks the journey like the others, but its sends
+    # are held back (delivery status "control group"), to measure uplift.
+    control = models.BooleanField(_("control group"), default=False, db_default=False)
     # The step to run next (for a finished enrollment: where it was when it finished).
     position = models.PositiveSmallIntegerField(_("step"), default=1)
     next_run_at = models.DateTimeField(_("next step at"), null=True, blank=True)

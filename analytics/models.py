@@ -1,0 +1,1 @@
+"""Daily aggregates behind the dashboards."""

@@ -1,0 +1,3 @@
+from django.urls import URLPattern
+
+hq_urlpatterns: list[URLPattern] = []
