@@ -6,6 +6,7 @@ from templates (two running, one draft)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -235,3 +236,49 @@ def _seed_journeys(operator: Any, admin: Any, now: datetime) -> int:
             campaign_activate(campaign=campaign, actor=admin, now=now)
         made += 1
     return made
+
+
+@demo_step(order=85)
+def seed_funnel(ctx: DemoContext) -> str:
+    """The demo broadcasts went out three days ago: a third of the inbox recipients opened
+    theirs and some followed the link; one in twelve recipients bought since (their orders
+    recorded through the order service, so stats, points and tiers follow); then
+    attribution and the funnel are brought up to date, as the beat would."""
+    from campaigns.models import Broadcast, Delivery
+    from campaigns.services.attribution import attribution_refresh
+    from campaigns.services.funnel import funnel_refresh
+    from members.models import Order
+    from members.services.orders import order_record
+
+    demo = Broadcast.objects.filter(journey_step__isnull=True, status="done")
+    if not demo.exists() or Order.objects.filter(external_id__startswith="FUNNEL-").exists():
+        return "no demo broadcasts, or their funnel is already there"
+    now = timezone.now()
+    sent_at = now - timedelta(days=3)
+    deliveries = Delivery.objects.filter(broadcast__in=demo, status="sent")
+    Delivery.objects.filter(broadcast__in=demo).update(sent_at=sent_at)
+    Broadcast.objects.filter(pk__in=demo).update(planned_at=sent_at)
+    inbox = deliveries.filter(channel="inbox").order_by("pk")
+    opened = list(inbox.values_list("pk", flat=True)[::3])
+    Delivery.objects.filter(pk__in=opened).update(opened_at=sent_at + timedelta(hours=2))
+    Delivery.objects.filter(pk__in=opened[::4]).update(clicked_at=sent_at + timedelta(hours=2))
+    buyers = 0
+    for number, delivery in enumerate(
+        deliveries.select_related("member__home_store").order_by("pk")[::12]
+    ):
+        member = delivery.member
+        order_record(
+            channel="store",
+            external_id=f"FUNNEL-{number:05d}",
+            member=member,
+            paid_at=sent_at + timedelta(hours=20 + number % 48),
+            amount=Decimal(199 + (number * 37) % 600),
+            store=member.home_store,
+        )
+        buyers += 1
+    attribution = attribution_refresh()
+    funnel = funnel_refresh()
+    return (
+        f"{len(opened)} opened, {buyers} bought, {attribution.converted} orders converted, "
+        f"{funnel.rows} funnel rows"
+    )

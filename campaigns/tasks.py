@@ -60,5 +60,19 @@ def refresh_attribution() -> dict[str, int]:
     from dataclasses import asdict
 
     from campaigns.services.attribution import attribution_refresh
+    from campaigns.services.funnel import funnel_refresh
 
-    return asdict(attribution_refresh())
+    # The funnel's conversions come from attribution: rebuild it right after.
+    stats = asdict(attribution_refresh())
+    funnel = funnel_refresh()
+    return {**stats, "funnel_broadcasts": funnel.broadcasts, "funnel_rows": funnel.rows}
+
+
+@shared_task
+def refresh_funnel_nightly() -> dict[str, int]:
+    """Once a night: late refunds and clicks on broadcasts of the last 90 days."""
+    from dataclasses import asdict
+
+    from campaigns.services.funnel import funnel_refresh_nightly
+
+    return asdict(funnel_refresh_nightly())

@@ -1,7 +1,7 @@
 from django.urls import URLPattern, URLResolver, path
 
 from campaigns.api.views import InboxListApi, InboxReadApi
-from campaigns.views import hq, materials, mobile
+from campaigns.views import funnel, hq, materials, mobile
 
 api_urlpatterns = [
     path("me/messages", InboxListApi.as_view(), name="me-messages"),
@@ -12,6 +12,8 @@ hq_urlpatterns = [
     path("broadcasts/", hq.broadcast_list, name="broadcasts"),
     path("broadcasts/new/", hq.broadcast_new, name="broadcast-new"),
     path("broadcasts/<int:pk>/", hq.broadcast_detail, name="broadcast"),
+    # The funnel (全监控), before the actions: "funnel" is not an action.
+    path("broadcasts/<int:pk>/funnel/", funnel.broadcast_funnel, name="broadcast-funnel"),
     path("broadcasts/<int:pk>/<str:action>/", hq.broadcast_action, name="broadcast-action"),
     path("materials/", materials.material_list, name="materials"),
     path("materials/new/", materials.material_new, name="material-new"),
@@ -49,9 +51,11 @@ from campaigns.views import journeys  # noqa: E402
 hq_urlpatterns += [
     path("campaigns/", journeys.campaign_list, name="campaigns"),
     path("campaigns/new/", journeys.campaign_new, name="campaign-new"),
+    path("campaigns/compare/", funnel.campaign_compare, name="campaign-compare"),
     path("campaigns/<int:pk>/", journeys.campaign_detail, name="campaign"),
     # Before the actions: "edit" and "steps" are not actions.
     path("campaigns/<int:pk>/edit/", journeys.campaign_edit, name="campaign-edit"),
     path("campaigns/<int:pk>/steps/", journeys.campaign_steps, name="campaign-steps"),
+    path("campaigns/<int:pk>/funnel/", funnel.campaign_funnel, name="campaign-funnel"),
     path("campaigns/<int:pk>/<str:action>/", journeys.campaign_action, name="campaign-action"),
 ]

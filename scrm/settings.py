@@ -339,6 +339,10 @@ CELERY_BEAT_SCHEDULE |= {
         "task": "campaigns.tasks.refresh_attribution",
         "schedule": timedelta(minutes=15),
     },
+    "funnel-nightly": {
+        "task": "campaigns.tasks.refresh_funnel_nightly",
+        "schedule": crontab(hour=4, minute=30),
+    },
 }
 
 # --- Segments: the live-count engine keeps a column snapshot per process (see

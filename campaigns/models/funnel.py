@@ -64,11 +64,17 @@ class FunnelFact(models.Model):
     revenue = models.DecimalField(
         _("revenue"), max_digits=14, decimal_places=2, default=Decimal("0")
     )
-    # Members of the control group who bought within the window after they would have
-    # been sent the message, and what they spent.
-    control_converted = models.PositiveIntegerField(_("control group buyers"), default=0)
+    # Uplift, for broadcasts with a control group: members who bought within the
+    # attribution window after they were sent the message — or, in the control group,
+    # after they would have been — whatever message (if any) the order is credited to,
+    # and what they spent then. Both groups counted alike; zero without a control group.
+    sent_buyers = models.PositiveIntegerField(_("buyers among those sent"), default=0)
+    sent_buyer_revenue = models.DecimalField(
+        _("their spend"), max_digits=14, decimal_places=2, default=Decimal("0")
+    )
+    control_buyers = models.PositiveIntegerField(_("buyers in the control group"), default=0)
     control_revenue = models.DecimalField(
-        _("control group revenue"), max_digits=14, decimal_places=2, default=Decimal("0")
+        _("control group spend"), max_digits=14, decimal_places=2, default=Decimal("0")
     )
 
     scope: ClassVar[Scope] = Scope(store="store", region=("store__region",), guide="guide")

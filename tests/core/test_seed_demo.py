@@ -144,3 +144,17 @@ def test_seed_demo_gives_the_reach_pages_something_to_show(client: Client) -> No
         "active",
         "draft",
     ]
+
+
+def test_seed_demo_gives_the_funnel_figures(client: Client) -> None:
+    from campaigns.models import Conversion, Delivery, FunnelFact
+
+    call_command("seed_demo", members=200, stdout=StringIO())
+    sent = Delivery.objects.filter(status="sent", broadcast__journey_step__isnull=True).count()
+    facts = FunnelFact.objects.filter(broadcast__journey_step__isnull=True)
+    assert sum(facts.values_list("sent", flat=True)) == sent > 0
+    assert sum(facts.values_list("converted", flat=True)) == Conversion.objects.count() > 0
+    assert sum(facts.values_list("opened", flat=True)) > 0
+    client.force_login(Staff.objects.get(username="operator"))
+    page = client.get("/hq/campaigns/compare/").content.decode()
+    assert page.count('data-testid="compare-row"') == 3

@@ -16,12 +16,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from scrm.core.access import hq_required
-from scrm.core.params import parse_day, positive_int
+from scrm.core.params import positive_int, report_range
 from scrm.org.models import Store
 from touchpoints.models import Channel, TouchpointAlert, TouchpointDay
 from touchpoints.services.health import alert_acknowledge, alert_message
 
-MAX_DAYS = 366
 FIGURES = (
     "new_contacts",
     "new_members",
@@ -33,17 +32,9 @@ FIGURES = (
 
 
 def date_range(request: HttpRequest) -> tuple[date, date]:
-    today = timezone.localdate()
-    start = parse_day(request.GET.get("from")) if request.GET.get("from") else None
-    end = parse_day(request.GET.get("to")) if request.GET.get("to") else None
-    if (request.GET.get("from") and start is None) or (request.GET.get("to") and end is None):
-        messages.error(request, _("Dates are written YYYY-MM-DD; showing the last 30 days."))
-        start = end = None
-    end = min(end or today, today)
-    start = start or end - timedelta(days=29)
-    if start > end or (end - start).days >= MAX_DAYS:
-        messages.error(request, _("Choose a range of one day to a year; showing the last 30 days."))
-        end, start = today, today - timedelta(days=29)
+    start, end, problem = report_range(request.GET, today=timezone.localdate())
+    if problem:
+        messages.error(request, problem)
     return start, end
 
 

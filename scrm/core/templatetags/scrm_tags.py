@@ -20,3 +20,19 @@ def query_without_page(context: Any) -> str:
     params.pop("page", None)
     encoded = params.urlencode()
     return f"{encoded}&" if encoded else ""
+
+
+@register.filter
+def percent(value: Any, digits: int = 1) -> str:
+    """0.1234 → 12.3%; None (no base to divide by) → —."""
+    if value is None:
+        return "—"
+    return f"{float(value) * 100:.{int(digits)}f}%"
+
+
+@register.filter
+def points_change(value: Any) -> str:
+    """A difference of two rates as signed percentage points: 0.021 → +2.1 pt."""
+    if value is None:
+        return "—"
+    return f"{float(value) * 100:+.1f} pt"
