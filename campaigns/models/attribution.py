@@ -5,6 +5,8 @@ journey wave and campaign), channel, and the order's store and guide."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -13,6 +15,7 @@ from campaigns.models.broadcasts import Broadcast, Delivery
 from campaigns.models.journeys import Campaign
 from members.models import Order
 from scrm.org.models import Store
+from scrm.org.scoping import Scope, ScopedQuerySet
 
 
 class AttributionSetting(models.Model):
@@ -59,12 +62,18 @@ class Conversion(models.Model):
     touched_at = models.DateTimeField(_("message sent"))
     converted_at = models.DateTimeField(_("order paid"))
 
+    # Scoped by the order's store: a manager sees what their stores' sales owe to messages.
+    scope: ClassVar[Scope] = Scope(store="store", region=("store__region",), guide="guide")
+    objects = ScopedQuerySet["Conversion"].as_manager()
+
     class Meta:
         verbose_name = _("conversion")
         verbose_name_plural = _("conversions")
         indexes = [
             models.Index(fields=["broadcast", "converted_at"], name="conversion_broadcast_idx"),
             models.Index(fields=["campaign", "converted_at"], name="conversion_campaign_idx"),
+            # The board's "orders attributed this week" and its weekly trend.
+            models.Index(fields=["converted_at"], name="conversion_time_idx"),
         ]
 
     def __str__(self) -> str:

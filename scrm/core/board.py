@@ -20,6 +20,17 @@ class Figure:
     label: str | Promise
     value: Any
     url: str | None = None
+    # The figure over the last periods, oldest first (drawn as a sparkline), and what a
+    # period is ("a week", "a day").
+    trend: list[float] | None = None
+    trend_period: str | Promise = ""
+
+    @property
+    def change(self) -> float | None:
+        """The last period against the one before, as a share (0.25 = 25 % up)."""
+        if not self.trend or len(self.trend) < 2 or not self.trend[-2]:
+            return None
+        return (self.trend[-1] - self.trend[-2]) / self.trend[-2]
 
 
 @dataclass
@@ -72,6 +83,7 @@ STEPS: list[Step] = [
         _("Open touchpoints"),
         "通触点",
         _("Channels, QR codes, stores and ads: their inflow, its quality, and alerts."),
+        url_name="hq:touchpoint-health",
     ),
     Step(
         6,
@@ -87,6 +99,7 @@ STEPS: list[Step] = [
         _("Create campaigns"),
         "创活动",
         _("Campaigns from templates, aimed at segments."),
+        url_name="hq:campaigns",
     ),
     Step(
         8,
@@ -94,6 +107,7 @@ STEPS: list[Step] = [
         _("Execute automatically"),
         "自执行",
         _("Broadcasts, multi-wave journeys and event triggers, sent by the workers."),
+        url_name="hq:broadcasts",
     ),
     Step(
         9,
@@ -101,6 +115,7 @@ STEPS: list[Step] = [
         _("Monitor"),
         "全监控",
         _("The funnel from audience to purchase by channel, store, guide and time."),
+        url_name="hq:campaign-compare",
     ),
 ]
 

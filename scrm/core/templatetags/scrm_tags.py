@@ -1,6 +1,8 @@
 from typing import Any
 
 from django import template
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 register = template.Library()
 
@@ -36,3 +38,39 @@ def points_change(value: Any) -> str:
     if value is None:
         return "—"
     return f"{float(value) * 100:+.1f} pt"
+
+
+@register.simple_tag
+def sparkline(values: Any, width: int = 120, height: int = 28) -> SafeString | str:
+    """A small inline SVG line of `values` (oldest first), drawn on the server: no script,
+    nothing to load, and it prints."""
+    points = [float(v or 0) for v in (values or [])]
+    if len(points) < 2:
+        return ""
+    low, high = min(points), max(points)
+    span = (high - low) or 1.0
+    step = (width - 4) / (len(points) - 1)
+    coords = " ".join(
+        f"{2 + i * step:.1f},{height - 2 - (v - low) / span * (height - 4):.1f}"
+        for i, v in enumerate(points)
+    )
+    return format_html(
+        '<svg class="sparkline" width="{}" height="{}" viewBox="0 0 {} {}" role="img" '
+        'aria-label="{}" data-points="{}"><polyline fill="none" stroke="currentColor" '
+        'stroke-width="1.5" points="{}"/></svg>',
+        width,
+        height,
+        width,
+        height,
+        " → ".join(f"{v:g}" for v in points),
+        len(points),
+        coords,
+    )
+
+
+@register.filter
+def signed_percent(value: Any) -> str:
+    """A change as a signed percentage: 0.25 → +25%; None → —."""
+    if value is None:
+        return "—"
+    return f"{float(value) * 100:+.0f}%"
