@@ -5,7 +5,6 @@ scoped to what the user may see."""
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 
 import pytest
