@@ -28,6 +28,7 @@ from campaigns.services.broadcasts import broadcast_approve, broadcast_cancel, b
 from campaigns.services.planning import broadcast_preview
 from members.services.errors import MemberError
 from scrm.core.access import hq_required
+from scrm.core.exports import table_download, wanted_format
 from scrm.core.services import audit_record
 
 
@@ -58,6 +59,37 @@ def broadcast_list(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     if status in BroadcastStatus.values:
         broadcasts = broadcasts.filter(status=status)
+    file_format = wanted_format(request)
+    if file_format:
+        return table_download(
+            file_format=file_format,
+            filename="broadcasts",
+            header=[
+                _("Name"),
+                _("Channel"),
+                _("Audience"),
+                _("Store"),
+                _("Status"),
+                _("Sent"),
+                _("Waiting"),
+                _("By"),
+                _("Created"),
+            ],
+            rows=(
+                [
+                    b.name,
+                    b.get_channel_display(),
+                    b.segment or "",
+                    b.store or _("Head office"),
+                    b.get_status_display(),
+                    b.sent,
+                    b.planned,
+                    b.created_by,
+                    b.created_at,
+                ]
+                for b in broadcasts.iterator(chunk_size=500)
+            ),
+        )
     page = Paginator(broadcasts, 50).get_page(request.GET.get("page"))
     return render(
         request,

@@ -13,6 +13,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from campaigns.forms_journeys import (
@@ -44,6 +45,7 @@ from campaigns.services.journeys import (
 )
 from members.services.errors import MemberError
 from scrm.core.access import hq_required
+from scrm.core.exports import table_download, wanted_format
 from scrm.core.params import positive_int
 
 
@@ -65,6 +67,41 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     if status in CampaignStatus.values:
         campaigns = campaigns.filter(status=status)
+    file_format = wanted_format(request)
+    if file_format:
+        return table_download(
+            file_format=file_format,
+            filename="campaigns",
+            header=[
+                _("Name"),
+                _("Trigger"),
+                _("Store"),
+                _("Status"),
+                _("Starts"),
+                _("Ends"),
+                _("Entered"),
+                _("On the journey"),
+                _("Completed"),
+                pgettext("journey", "Left"),
+                _("Sent"),
+            ],
+            rows=(
+                [
+                    c.name,
+                    c.get_trigger_display(),
+                    c.store or _("Head office"),
+                    c.get_status_display(),
+                    c.starts_at,
+                    c.ends_at,
+                    c.enrolled,
+                    c.active,
+                    c.completed,
+                    c.exited,
+                    c.sent or 0,
+                ]
+                for c in campaigns.iterator(chunk_size=500)
+            ),
+        )
     page = Paginator(campaigns, 50).get_page(request.GET.get("page"))
     return render(
         request,

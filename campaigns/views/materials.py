@@ -34,6 +34,7 @@ from members.selectors import guides as guide_selectors
 from members.services.points import points_balances
 from members.services.tiers import tier_card
 from scrm.core.access import hq_required, mobile_required
+from scrm.core.exports import table_download, wanted_format
 from scrm.core.params import positive_int
 from scrm.org.selectors import store_choices
 
@@ -209,6 +210,35 @@ def material_list(request: HttpRequest) -> HttpResponse:
         materials = materials.filter(store_id=store_id)  # within what the user may read
     else:
         owner = ""
+    file_format = wanted_format(request)
+    if file_format:
+        return table_download(
+            file_format=file_format,
+            filename="materials",
+            header=[
+                _("Title"),
+                _("Kind"),
+                _("Text"),
+                _("Link"),
+                _("Quick reply"),
+                _("Owner"),
+                _("Broadcasts"),
+                _("Created"),
+            ],
+            rows=(
+                [
+                    m.title,
+                    m.get_kind_display(),
+                    m.body,
+                    m.link_url,
+                    m.quick_reply,
+                    m.store or _("Head office"),
+                    m.used,
+                    m.created_at,
+                ]
+                for m in materials.iterator(chunk_size=500)
+            ),
+        )
     page = Paginator(materials, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
