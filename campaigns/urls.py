@@ -1,7 +1,7 @@
 from django.urls import URLPattern, URLResolver, path
 
 from campaigns.api.views import InboxListApi, InboxReadApi
-from campaigns.views import hq, materials, mobile
+from campaigns.views import hq, links, materials, mobile
 
 api_urlpatterns = [
     path("me/messages", InboxListApi.as_view(), name="me-messages"),
@@ -22,7 +22,9 @@ hq_urlpatterns = [
 ]
 
 # Reached by members from outside the back office (tracked links in messages).
-public_urlpatterns: list[URLPattern | URLResolver] = []
+public_urlpatterns: list[URLPattern | URLResolver] = [
+    path("l/<str:token>", links.tracked_link, name="tracked-link"),
+]
 
 mobile_urlpatterns = [
     path("broadcasts/", mobile.send_task_list, name="send-tasks"),
