@@ -5,12 +5,14 @@ content variables) are checked by the service, which answers with a clear messag
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django import forms
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from campaigns.forms import cost_field, holdout_percent_field
 from campaigns.journey_templates import TEMPLATES
 from campaigns.models import BranchCondition, GatewayKind, StepKind, TriggerKind
 from campaigns.selectors import materials_for_user
@@ -54,6 +56,13 @@ class CampaignForm(forms.Form):
     exit_tag = forms.ModelChoiceField(
         queryset=Tag.objects.none(), required=False, label=_("Leave when tagged")
     )
+    holdout_percent = holdout_percent_field(
+        help_text=_(
+            "A share of those entering, drawn at random, is sent nothing: their purchases "
+            "show what would have happened anyway (uplift). 0: no control group."
+        )
+    )
+    cost = cost_field()
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -69,6 +78,14 @@ class CampaignForm(forms.Form):
         self.fields["exit_tag"].queryset = Tag.objects.filter(active=True).select_related(  # type: ignore[attr-defined]
             "group"
         )
+
+    def clean_holdout_percent(self) -> int:
+        value = self.cleaned_data.get("holdout_percent")
+        return 0 if value is None else int(value)
+
+    def clean_cost(self) -> Decimal:
+        value = self.cleaned_data.get("cost")
+        return Decimal("0") if value is None else value
 
     def trigger_params(self) -> dict[str, Any]:
         data = self.cleaned_data
@@ -177,6 +194,8 @@ def campaign_initial(campaign: Any) -> dict[str, Any]:
         "trigger": campaign.trigger,
         "exit_on_conversion": campaign.exit_on_conversion,
         "exit_tag": campaign.exit_tag_id,
+        "holdout_percent": campaign.holdout_percent,
+        "cost": campaign.cost,
         **(campaign.trigger_params or {}),
     }
 

@@ -34,6 +34,9 @@ class Outgoing:
     key: str  # the delivery's key: what a provider is asked about before a resend
     member_id: int
     content: str
+    # The delivery's own tracked link, for a gateway that carries a link beside the text
+    # (the in-app inbox); "" for none. Text-only channels (SMS) get it in `content`.
+    link_url: str = ""
 
 
 class Gateway(Protocol):
@@ -173,15 +176,17 @@ class InboxGateway:
         with connection.cursor() as cursor:
             cursor.execute(
                 "INSERT INTO campaigns_inboxmessage (member_id, key, title, body, link_url, "
-                "created_at) SELECT u.member_id, u.key, %s, u.body, %s, now() "
-                "FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS u(member_id, key, body) "
+                "created_at) SELECT u.member_id, u.key, %s, u.body, u.link_url, now() "
+                "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[]) "
+                "AS u(member_id, key, body, link_url) "
                 "ON CONFLICT (key) DO NOTHING RETURNING key, id",
                 [
                     self.title[:100],
-                    self.link_url,
                     [m.member_id for m in messages],
                     [m.key for m in messages],
                     [m.content for m in messages],
+                    # The delivery's tracked link, else the material's own.
+                    [m.link_url or self.link_url for m in messages],
                 ],
             )
             written = dict(cursor.fetchall())

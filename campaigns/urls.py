@@ -1,7 +1,11 @@
 from django.urls import URLPattern, URLResolver, path
 
 from campaigns.api.views import InboxListApi, InboxReadApi
+<<<<<<< HEAD
 from campaigns.views import funnel, hq, materials, mobile
+=======
+from campaigns.views import hq, links, materials, mobile
+>>>>>>> wt-a
 
 api_urlpatterns = [
     path("me/messages", InboxListApi.as_view(), name="me-messages"),
@@ -24,7 +28,9 @@ hq_urlpatterns = [
 ]
 
 # Reached by members from outside the back office (tracked links in messages).
-public_urlpatterns: list[URLPattern | URLResolver] = []
+public_urlpatterns: list[URLPattern | URLResolver] = [
+    path("l/<str:token>", links.tracked_link, name="tracked-link"),
+]
 
 mobile_urlpatterns = [
     path("broadcasts/", mobile.send_task_list, name="send-tasks"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -14,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from campaigns.models import InboxMessage
+from campaigns.services.tracking import inbox_read
 from members.api.auth import IsMember, MemberTokenAuthentication
 from scrm.core.api import ApiError
 
@@ -43,7 +43,8 @@ class InboxListApi(ListAPIView):
 
 
 class InboxReadApi(APIView):
-    """Mark one of the member's messages read (reading twice keeps the first time)."""
+    """Mark one of the member's messages read, and its delivery opened (reading twice
+    keeps the first time)."""
 
     authentication_classes = [MemberTokenAuthentication]
     permission_classes = [IsMember]
@@ -54,8 +55,6 @@ class InboxReadApi(APIView):
         message = InboxMessage.objects.filter(pk=message_id, member=member).first()
         if message is None:
             raise ApiError("message_not_found", _("No such message."), 404)
-        InboxMessage.objects.filter(pk=message.pk, read_at__isnull=True).update(
-            read_at=timezone.now()
-        )
+        inbox_read(message=message)
         message.refresh_from_db()
         return Response(InboxMessageOutput(message).data)

@@ -5,18 +5,30 @@ someone else at head office, then planned and sent — at once, or when its time
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from campaigns.models import Broadcast, BroadcastStatus, Delivery, DeliveryStatus, GuideSendTask
+from campaigns.models import (
+    GUIDE_POSTED,
+    Broadcast,
+    BroadcastStatus,
+    Delivery,
+    DeliveryStatus,
+    GuideSendTask,
+    Material,
+    MaterialKind,
+)
 from campaigns.services.content import content_check
-from campaigns.services.planning import broadcast_plan
+from campaigns.services.planning import broadcast_plan, holdout_and_cost_check
 from campaigns.services.sending import broadcast_dispatch
+from members.models import Segment
 from members.services.errors import Conflict, MemberError
 from scrm.core.services import audit_record
+from scrm.org.models import Store
 
 # Marketing messages wait outside these local hours (22:00–08:00) until the morning.
 QUIET_START = time(22, 0)
@@ -31,6 +43,53 @@ def after_quiet_hours(moment: datetime) -> datetime:
     if local.time() < QUIET_END:
         return local.replace(hour=8, minute=0, second=0, microsecond=0)
     return moment
+
+
+@transaction.atomic
+def broadcast_create(
+    *,
+    actor: Any,
+    name: str,
+    channel: str,
+    segment: Segment | None,
+    store: Store | None,
+    material: Material | None = None,
+    title: str = "",
+    body: str = "",
+    scheduled_at: datetime | None = None,
+    holdout_percent: int = 0,
+    cost: Decimal = Decimal("0"),
+) -> Broadcast:
+    """A draft broadcast of a library material, or of a text written for it (which
+    becomes a text material of its store). Guide-posted channels take no control group:
+    their audience is the guides."""
+    holdout_and_cost_check(holdout_percent, cost)
+    if channel in GUIDE_POSTED and holdout_percent:
+        raise MemberError(
+            "holdout_guide_posted",
+            _(
+                "Customer groups and Moments have no control group: guides post them for "
+                "all their customers. Set it to 0."
+            ),
+        )
+    if material is None:
+        content_check(body)
+        material = Material.objects.create(
+            kind=MaterialKind.TEXT, title=title, body=body, store=store, created_by=actor
+        )
+    broadcast = Broadcast.objects.create(
+        name=name,
+        channel=channel,
+        material=material,
+        segment=segment,
+        store=store,
+        scheduled_at=scheduled_at,
+        holdout_percent=holdout_percent,
+        cost=cost,
+        created_by=actor,
+    )
+    audit_record(actor=actor, action="broadcast.create", target=broadcast, data={})
+    return broadcast
 
 
 @transaction.atomic

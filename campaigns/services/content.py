@@ -50,3 +50,10 @@ def render(text: str, values: dict[str, Any]) -> str:
     return text.format(
         **{name: "" if values.get(name) is None else values[name] for name in VARIABLES}
     )
+
+
+def with_link(text: str, link: str) -> str:
+    """A text-only message (SMS) carrying a link: the text, then the link."""
+    if not link:
+        return text
+    return f"{text} {link}" if text else link

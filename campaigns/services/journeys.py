@@ -18,14 +18,22 @@ NOTHING; the wave is dispatched when the batch commits. `send_chunk` then sends 
 once and checks opt-outs and caps again; the broadcast sweeper re-dispatches lost tasks.
 
 Sends wait for the end of the quiet hours (22:00–08:00) as broadcasts do.
+
+A campaign with a control group (`holdout_percent`) draws that share of each run's
+entrants at random as `control` enrollments. They walk the journey like the others, but
+their deliveries are written "held_out" (sent_at: when they would have been sent) instead
+of planned: nothing reaches them, no cap counts them, no order converts them, and an
+"opened" branch is "no" for them.
 """
 
 from __future__ import annotations
 
 import calendar
+import random
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.db import connection, transaction
@@ -43,6 +51,7 @@ from campaigns.models import (
     Campaign,
     CampaignStatus,
     Delivery,
+    DeliveryStatus,
     EnrollmentState,
     ExitReason,
     GatewayKind,
@@ -57,7 +66,7 @@ from campaigns.models import (
 )
 from campaigns.services.broadcasts import after_quiet_hours
 from campaigns.services.content import content_check
-from campaigns.services.planning import _classify_sql
+from campaigns.services.planning import _classify_sql, holdout_and_cost_check
 from campaigns.services.sending import broadcast_dispatch
 from members.models import MemberTag, Segment, Tag
 from members.services.errors import Conflict, MemberError
@@ -245,6 +254,8 @@ def campaign_create(
     exit_on_conversion: bool | None = None,
     exit_tag: Tag | None = None,
     steps: list[StepSpec] | None = None,
+    holdout_percent: int = 0,
+    cost: Decimal = Decimal("0"),
     now: datetime | None = None,
 ) -> Campaign:
     """A draft campaign from a template (its defaults for whatever is not given). A store
@@ -260,6 +271,7 @@ def campaign_create(
             "store_required", _("Choose one of your stores for the campaign."), status=403
         )
     _window_check(starts_at, ends_at, now)
+    holdout_and_cost_check(holdout_percent, cost)
     trigger = trigger or template.trigger
     params = trigger_params_clean(
         trigger, template.trigger_params if trigger_params is None else trigger_params
@@ -280,6 +292,8 @@ def campaign_create(
             template.exit_on_conversion if exit_on_conversion is None else exit_on_conversion
         ),
         exit_tag=exit_tag,
+        holdout_percent=holdout_percent,
+        cost=cost,
         created_by=actor,
     )
     for spec in sorted(steps, key=lambda s: s.position):
@@ -578,10 +592,13 @@ def campaign_update(
     trigger_params: dict[str, Any],
     exit_on_conversion: bool,
     exit_tag: Tag | None,
+    holdout_percent: int | None = None,
+    cost: Decimal | None = None,
     now: datetime | None = None,
 ) -> Campaign:
     """Change a draft's (or a paused campaign's) settings, checked as on creation. A
-    paused campaign keeps its store."""
+    paused campaign keeps its store. The control group's share and the cost stay as they
+    are when not given; a new share applies to members entering from then on."""
     now = now or timezone.now()
     locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
     _may_edit(actor, locked)
@@ -598,6 +615,9 @@ def campaign_update(
             "store_locked", _("A paused campaign stays with its store: end it and draft anew.")
         )
     _window_check(starts_at, ends_at, now)
+    holdout_percent = locked.holdout_percent if holdout_percent is None else holdout_percent
+    cost = locked.cost if cost is None else cost
+    holdout_and_cost_check(holdout_percent, cost)
     params = trigger_params_clean(trigger, trigger_params)
     values: dict[str, Any] = {
         "name": name.strip(),
@@ -610,6 +630,8 @@ def campaign_update(
         "trigger_params": params,
         "exit_on_conversion": exit_on_conversion,
         "exit_tag": exit_tag,
+        "holdout_percent": holdout_percent,
+        "cost": cost,
     }
     changed = [f for f, value in values.items() if getattr(locked, f) != value]
     for f in changed:
@@ -699,14 +721,23 @@ def _birthday_codes(campaign: Campaign, now: datetime) -> list[int]:
     return codes
 
 
+# Those entering, numbered in a random order: the first floor(n × percent / 100 + r) of
+# them — r drawn once per run in [0, 1), so that small runs get their share on average
+# and a run of 1,000 at 10 % exactly 100 — are the control group. Members already on
+# the journey are left out before the draw (they would only be skipped by the conflict).
 ENROLL_SQL = """
 INSERT INTO campaigns_journeyenrollment
-    (campaign_id, member_id, state, position, next_run_at, entered_at, exit_reason)
-SELECT %s, m.id, 'active', 1, %s, %s, ''
-FROM members_member m
-WHERE m.id IN ({trigger}) AND m.merged_into_id IS NULL{filters}
-  AND NOT EXISTS (SELECT 1 FROM campaigns_marketingoptout o
-                  WHERE o.member_id = m.id AND o.channel = '')
+    (campaign_id, member_id, state, position, next_run_at, entered_at, exit_reason, control)
+SELECT %s, e.id, 'active', 1, %s, %s, '', e.draw <= floor(e.entering * %s / 100.0 + %s)
+FROM (
+    SELECT m.id, row_number() OVER (ORDER BY random()) AS draw, count(*) OVER () AS entering
+    FROM members_member m
+    WHERE m.id IN ({trigger}) AND m.merged_into_id IS NULL{filters}
+      AND NOT EXISTS (SELECT 1 FROM campaigns_marketingoptout o
+                      WHERE o.member_id = m.id AND o.channel = '')
+      AND NOT EXISTS (SELECT 1 FROM campaigns_journeyenrollment a
+                      WHERE a.campaign_id = %s AND a.member_id = m.id AND a.state = 'active')
+) AS e
 ON CONFLICT (campaign_id, member_id) WHERE state = 'active' DO NOTHING
 """
 
@@ -745,10 +776,12 @@ def _enroll_campaign(campaign_id: int, now: datetime) -> int:
         )
         filters += f" AND m.id IN ({audience})"
         filter_params += list(audience_params)
+    percent = campaign.holdout_percent
+    offset = random.random() if percent else 0.0  # a draw, not a secret
     with connection.cursor() as cursor:
         cursor.execute(
             ENROLL_SQL.format(trigger=trigger, filters=filters),
-            [campaign.pk, now, now, *params, *filter_params],
+            [campaign.pk, now, now, percent, offset, *params, *filter_params, campaign.pk],
         )
         added: int = cursor.rowcount
     campaign.last_enrolled_at = now
@@ -781,7 +814,7 @@ class AdvanceStats:
 
 
 TAKE_SQL = """
-SELECT e.id, e.campaign_id, e.member_id, e.position, e.entered_at
+SELECT e.id, e.campaign_id, e.member_id, e.position, e.entered_at, e.control
 FROM campaigns_journeyenrollment e
 JOIN campaigns_campaign c ON c.id = e.campaign_id
 WHERE e.state = 'active' AND e.next_run_at <= %s AND c.status = 'active'
@@ -796,7 +829,8 @@ WHERE EXISTS (SELECT 1 FROM members_order o WHERE o.member_id = u.member_id
               AND o.paid_at > u.since AND o.paid_at <= %s AND o.status <> 'refunded')
 """
 
-# The member read an in-app message of one of this campaign's waves since entering.
+# The member read an in-app message of one of this campaign's waves since entering, or
+# opened (followed the tracked link of) any message of its waves since then.
 OPENED_SQL = """
 SELECT u.id FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::timestamptz[])
     AS u(id, member_id, campaign_id, since)
@@ -806,6 +840,12 @@ WHERE EXISTS (
     JOIN campaigns_inboxmessage i ON i.key = 'b' || b.id || ':m' || u.member_id
     WHERE s.campaign_id = u.campaign_id AND i.created_at >= u.since
       AND i.read_at IS NOT NULL AND i.read_at <= %s)
+OR EXISTS (
+    SELECT 1 FROM campaigns_journeystep s
+    JOIN campaigns_broadcast b ON b.journey_step_id = s.id
+    JOIN campaigns_delivery d ON d.broadcast_id = b.id AND d.member_id = u.member_id
+    WHERE s.campaign_id = u.campaign_id AND d.status = 'sent' AND d.sent_at >= u.since
+      AND d.opened_at IS NOT NULL AND d.opened_at <= %s)
 """
 
 UPDATE_SQL = """
@@ -823,12 +863,19 @@ SELECT u.e, u.s, %s FROM unnest(%s::bigint[], %s::bigint[]) AS u(e, s)
 ON CONFLICT (enrollment_id, step_id) DO NOTHING
 """
 
+# Control-group members who would be sent are held out, "sent" at the moment they would
+# have been.
 WAVE_SQL = """
 INSERT INTO campaigns_delivery (broadcast_id, member_id, channel, send_day, status,
-                                reason, attempts, provider_ref, error)
+                                reason, sent_at, attempts, provider_ref, error)
 SELECT %s, c.member_id, %s, %s,
-       CASE WHEN c.reason = '' AND NOT %s THEN 'planned' ELSE 'suppressed' END,
-       CASE WHEN c.reason = '' AND %s THEN 'cancelled' ELSE c.reason END, 0, '', ''
+       CASE WHEN c.reason <> '' OR %s THEN 'suppressed'
+            WHEN c.member_id = ANY(%s::bigint[]) THEN 'held_out'
+            ELSE 'planned' END,
+       CASE WHEN c.reason = '' AND %s THEN 'cancelled' ELSE c.reason END,
+       CASE WHEN c.reason = '' AND NOT %s AND c.member_id = ANY(%s::bigint[])
+            THEN %s::timestamptz END,
+       0, '', ''
 FROM ({classify}) AS c
 ON CONFLICT (broadcast_id, member_id) DO NOTHING
 """
@@ -862,10 +909,17 @@ def _reopen_waves(now: datetime) -> None:
             broadcast_dispatch(broadcast_id=wave_id)
 
 
-def _wave_add(step: JourneyStep, campaign: Campaign, member_ids: list[int], now: datetime) -> None:
+def _wave_add(
+    step: JourneyStep,
+    campaign: Campaign,
+    member_ids: list[int],
+    now: datetime,
+    control: list[int] | None = None,
+) -> None:
     """Add members to the step's wave for today (created on first use, approved with the
-    campaign and sending), classified like a broadcast's audience, and dispatch it when
-    the transaction commits."""
+    campaign and sending), classified like a broadcast's audience — the campaign's
+    control group (`control`, member ids) held out — and dispatch it when the transaction
+    commits."""
     day = timezone.localdate(now)
     wave, _created = Broadcast.objects.get_or_create(
         journey_step=step,
@@ -887,6 +941,7 @@ def _wave_add(step: JourneyStep, campaign: Campaign, member_ids: list[int], now:
         locked.status = BroadcastStatus.SENDING
         locked.planned_at = now
         locked.save(update_fields=["status", "planned_at"])
+    held = list(control or [])
     with connection.cursor() as cursor:
         # Caps count other campaigns' planned rows: one planner at a time, as broadcasts.
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext('broadcast-planning'))")
@@ -895,7 +950,18 @@ def _wave_add(step: JourneyStep, campaign: Campaign, member_ids: list[int], now:
         )
         cursor.execute(
             WAVE_SQL.format(classify=classify),
-            [locked.pk, locked.channel, day, cancelled, cancelled, *params],
+            [
+                locked.pk,
+                locked.channel,
+                day,
+                cancelled,
+                held,
+                cancelled,
+                cancelled,
+                held,
+                now,
+                *params,
+            ],
         )
     if not cancelled:
         broadcast_dispatch(broadcast_id=locked.pk)
@@ -905,7 +971,7 @@ def _wave_add(step: JourneyStep, campaign: Campaign, member_ids: list[int], now:
 def _advance_batch(now: datetime, limit: int, stats: AdvanceStats) -> int:
     with connection.cursor() as cursor:
         cursor.execute(TAKE_SQL, [now, limit])
-        rows: list[tuple[int, int, int, int, datetime]] = cursor.fetchall()
+        rows: list[tuple[int, int, int, int, datetime, bool]] = cursor.fetchall()
         if not rows:
             return 0
         ids = [r[0] for r in rows]
@@ -928,7 +994,7 @@ def _advance_batch(now: datetime, limit: int, stats: AdvanceStats) -> int:
             for s in by_pos.values()
         ):
             cursor.execute(
-                OPENED_SQL, [ids, members, [r[1] for r in rows], [r[4] for r in rows], now]
+                OPENED_SQL, [ids, members, [r[1] for r in rows], [r[4] for r in rows], now, now]
             )
             opened = {r[0] for r in cursor.fetchall()}
         tag_ids = {c.exit_tag_id for c in campaigns.values() if c.exit_tag_id} | {
@@ -947,7 +1013,8 @@ def _advance_batch(now: datetime, limit: int, stats: AdvanceStats) -> int:
     updates: list[tuple[int, str, int, datetime | None, datetime | None, str]] = []
     visits: list[tuple[int, int]] = []
     sends: dict[int, list[int]] = defaultdict(list)
-    for eid, cid, mid, position, _entered in rows:
+    held: dict[int, list[int]] = defaultdict(list)  # per step: its control-group members
+    for eid, cid, mid, position, _entered, control in rows:
         campaign = campaigns[cid]
         by_pos = steps[cid]
         exit_reason = ""
@@ -975,6 +1042,8 @@ def _advance_batch(now: datetime, limit: int, stats: AdvanceStats) -> int:
                     break
                 visits.append((eid, current.pk))
                 sends[current.pk].append(mid)
+                if control:
+                    held[current.pk].append(mid)
                 position += 1
             elif current.kind == StepKind.WAIT:
                 visits.append((eid, current.pk))
@@ -986,7 +1055,7 @@ def _advance_batch(now: datetime, limit: int, stats: AdvanceStats) -> int:
                 if current.condition == BranchCondition.CONVERTED:
                     yes = eid in converted
                 elif current.condition == BranchCondition.OPENED:
-                    yes = eid in opened
+                    yes = eid in opened and not control  # the control group got nothing
                 else:
                     yes = (mid, current.tag_id) in tagged
                 target = current.yes_position if yes else current.no_position
@@ -1019,7 +1088,7 @@ def _advance_batch(now: datetime, limit: int, stats: AdvanceStats) -> int:
     step_by_id = {s.pk: s for by_pos in steps.values() for s in by_pos.values()}
     for step_id in sorted(sends):
         step = step_by_id[step_id]
-        _wave_add(step, campaigns[step.campaign_id], sends[step_id], now)
+        _wave_add(step, campaigns[step.campaign_id], sends[step_id], now, held.get(step_id))
         stats.sent_to_waves += len(sends[step_id])
     return len(rows)
 
@@ -1071,6 +1140,7 @@ class StepFigures:
     sent: int = 0
     waiting: int = 0
     failed: int = 0
+    held_out: int = 0  # the control group: not sent, on purpose
     suppressed: dict[str, int] = field(default_factory=dict)
 
 
@@ -1113,6 +1183,8 @@ def campaign_step_figures(campaign: Campaign) -> list[StepFigures]:
             figure.waiting += n
         elif status == "failed":
             figure.failed += n
+        elif status == DeliveryStatus.HELD_OUT:
+            figure.held_out += n
         else:
             figure.suppressed[reason] = figure.suppressed.get(reason, 0) + n
     return [figures[s.pk] for s in steps]

@@ -5,12 +5,20 @@ A member is not sent to when they opted out of marketing (on this channel or all
 the channel has no way to reach them (no WeCom contact or no guide to send through, no
 phone, no openid), or when a
 frequency cap would be passed: caps count every delivery planned or sent to the member
-on the same local day / month, on the channel or across all of them, by every campaign."""
+on the same local day / month, on the channel or across all of them, by every campaign.
+
+A broadcast with a control group (`holdout_percent`) then holds back that share of the
+members it would send to, drawn at random: their delivery is "held_out", with `sent_at`
+the planning time (when they would have been sent), so the funnel can compare their
+purchases with the sent members'. Held-out rows are never sent, never count towards a
+cap (the member got no message) and never convert. Guide-posted channels have no
+control group: their audience is the guides."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from django.db import connection, transaction
@@ -21,6 +29,7 @@ from campaigns.models import (
     GUIDE_POSTED,
     Broadcast,
     BroadcastStatus,
+    DeliveryStatus,
     FrequencyRule,
     GatewayKind,
 )
@@ -40,8 +49,34 @@ CHANNEL_IDENTITY = {
 @dataclass
 class Preview:
     audience: int = 0
-    to_send: int = 0
+    to_send: int = 0  # the control group not included
     suppressed: dict[str, int] = field(default_factory=dict)
+    held_out: int = 0  # the control group: would be sent, deliberately not
+
+
+def holdout_count(sendable: int, percent: int) -> int:
+    """How many of `sendable` members go to a control group of `percent` % (rounded
+    down: the control group never exceeds its share)."""
+    return sendable * max(0, percent) // 100
+
+
+MAX_HOLDOUT_PERCENT = 50
+
+
+def holdout_and_cost_check(holdout_percent: int, cost: Decimal) -> None:
+    """A control group of 0–50 % and a cost of at least zero (yuan, to the fen)."""
+    if not 0 <= holdout_percent <= MAX_HOLDOUT_PERCENT:
+        raise MemberError(
+            "holdout_percent",
+            _("The control group is from 0 to %(max)s %% of the audience.")
+            % {"max": MAX_HOLDOUT_PERCENT},
+        )
+    if not cost.is_finite() or cost < 0:
+        raise MemberError("cost", _("The cost is an amount in yuan, 0 or more."))
+    if cost >= Decimal("1e10"):  # the column holds 12 digits, 2 of them fen
+        raise MemberError("cost", _("The cost is too large."))
+    if cost != cost.quantize(Decimal("0.01")):
+        raise MemberError("cost", _("The cost is in yuan to the fen: at most 2 decimals."))
 
 
 def _audience_sql(broadcast: Broadcast) -> tuple[str, list[Any]]:
@@ -174,15 +209,46 @@ def broadcast_preview(*, broadcast: Broadcast, now: datetime | None = None) -> P
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT reason, count(*) FROM ({sql}) AS c GROUP BY reason", params)
         rows = dict(cursor.fetchall())
-    preview = Preview(audience=sum(rows.values()), to_send=rows.pop("", 0))
-    preview.suppressed = dict(sorted(rows.items()))
-    return preview
+    sendable = rows.pop("", 0)
+    held_out = holdout_count(sendable, broadcast.holdout_percent)
+    return Preview(
+        audience=sendable + sum(rows.values()),
+        to_send=sendable - held_out,
+        suppressed=dict(sorted(rows.items())),
+        held_out=held_out,
+    )
+
+
+# The audience's rows not planned yet, each sendable one numbered in a random order: the
+# first `holdout_count` of them are the control group. Rows planned by an earlier run
+# are left out (planning twice adds nothing, and draws nothing again).
+PLAN_SQL = """
+INSERT INTO campaigns_delivery (broadcast_id, member_id, channel, send_day, status,
+                                reason, sent_at, attempts, provider_ref, error)
+SELECT %s, c.member_id, %s, %s,
+       CASE WHEN c.reason <> '' THEN 'suppressed'
+            WHEN c.draw <= c.sendable * %s / 100 THEN 'held_out'
+            ELSE 'planned' END,
+       c.reason,
+       CASE WHEN c.reason = '' AND c.draw <= c.sendable * %s / 100 THEN %s::timestamptz END,
+       0, '', ''
+FROM (
+    SELECT n.member_id, n.reason,
+           row_number() OVER (PARTITION BY n.reason = '' ORDER BY random()) AS draw,
+           count(*) OVER (PARTITION BY n.reason = '') AS sendable
+    FROM ({classify}) AS n
+    WHERE NOT EXISTS (SELECT 1 FROM campaigns_delivery x
+                      WHERE x.broadcast_id = %s AND x.member_id = n.member_id)
+) AS c
+ON CONFLICT (broadcast_id, member_id) DO NOTHING
+"""
 
 
 @transaction.atomic
 def broadcast_plan(*, broadcast: Broadcast, now: datetime | None = None) -> Preview:
-    """Write one delivery per audience member (planned, or suppressed with its reason).
-    Planning twice adds nothing; an empty audience is refused and writes nothing."""
+    """Write one delivery per audience member (planned, held out in the control group,
+    or suppressed with its reason). Planning twice adds nothing; an empty audience is
+    refused and writes nothing."""
     now = now or timezone.now()
     locked = Broadcast.objects.select_for_update().get(pk=broadcast.pk)
     if locked.status not in (BroadcastStatus.APPROVED, BroadcastStatus.SENDING):
@@ -196,29 +262,29 @@ def broadcast_plan(*, broadcast: Broadcast, now: datetime | None = None) -> Prev
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext('broadcast-planning'))")
         sql, params = _classify_sql(locked, day)
+        percent = locked.holdout_percent
         cursor.execute(
-            f"""
-            INSERT INTO campaigns_delivery (broadcast_id, member_id, channel, send_day, status,
-                                            reason, attempts, provider_ref, error)
-            SELECT %s, c.member_id, %s, %s,
-                   CASE WHEN c.reason = '' THEN 'planned' ELSE 'suppressed' END,
-                   c.reason, 0, '', ''
-            FROM ({sql}) AS c
-            ON CONFLICT (broadcast_id, member_id) DO NOTHING
-            """,
-            [locked.pk, locked.channel, day, *params],
+            PLAN_SQL.format(classify=sql),
+            [locked.pk, locked.channel, day, percent, percent, now, *params, locked.pk],
         )
         cursor.execute(
-            "SELECT reason, count(*) FROM campaigns_delivery WHERE broadcast_id = %s "
-            "GROUP BY reason",
+            "SELECT status, reason, count(*) FROM campaigns_delivery WHERE broadcast_id = %s "
+            "GROUP BY status, reason",
             [locked.pk],
         )
-        rows = dict(cursor.fetchall())
+        rows = cursor.fetchall()
     if not rows:
         raise MemberError("audience_empty", _("The audience is empty: nobody to send to."))
     locked.planned_at = now
     locked.status = BroadcastStatus.SENDING
     locked.save(update_fields=["planned_at", "status"])
-    preview = Preview(audience=sum(rows.values()), to_send=rows.pop("", 0))
-    preview.suppressed = dict(sorted(rows.items()))
+    preview = Preview(audience=sum(n for _s, _r, n in rows))
+    for status, reason, n in rows:
+        if status == DeliveryStatus.HELD_OUT:
+            preview.held_out += n
+        elif reason:
+            preview.suppressed[reason] = preview.suppressed.get(reason, 0) + n
+        else:  # planned, sent or failed
+            preview.to_send += n
+    preview.suppressed = dict(sorted(preview.suppressed.items()))
     return preview

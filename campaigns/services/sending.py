@@ -28,12 +28,19 @@ from django.utils import timezone
 
 from campaigns.gateways import Outgoing, gateway_for, throttle
 from campaigns.models import GUIDE_POSTED, Broadcast, BroadcastStatus, GatewayKind
-from campaigns.services.content import render
+from campaigns.services.content import render, with_link
+from campaigns.services.tracking import tracked_url
 
 CHUNK = 1000
 BATCH = 200
 MAX_ATTEMPTS = 5
 STALE = timedelta(minutes=2)
+# Channels whose message carries each delivery's own tracked link (/l/<token>) in place of
+# the material's link: the inbox beside its text, SMS in its text. A WeCom group message
+# keeps the material's link: one task per guide carries one text and one link card for
+# all their customers, and a link per member would hand the guide a task per customer.
+# A subscription message opens a mini-program page, not a link.
+TRACKED_LINK_CHANNELS = (GatewayKind.INBOX, GatewayKind.SMS)
 
 
 def retry_countdown(attempts: int) -> int:
@@ -159,6 +166,7 @@ def send_chunk(
         link_url=broadcast.material.link_url,
         material=broadcast.material,
     )
+    tracked = bool(broadcast.material.link_url) and broadcast.channel in TRACKED_LINK_CHANNELS
     while True:
         with transaction.atomic(), connection.cursor() as cursor:
             moment = now or timezone.now()
@@ -195,7 +203,10 @@ def send_chunk(
                         "guide": person[5],
                     }
                     content = render(broadcast.material.body, variables)
-                    to_send.append((pk, attempts, Outgoing(key, member_id, content)))
+                    link = tracked_url(pk) if tracked else ""
+                    if broadcast.channel == GatewayKind.SMS:
+                        content, link = with_link(content, link), ""
+                    to_send.append((pk, attempts, Outgoing(key, member_id, content, link)))
             if to_send:
                 throttle(gateway.kind, len(to_send))
             results = gateway.send_batch([message for _pk, _a, message in to_send])

@@ -7,7 +7,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -20,16 +19,22 @@ from campaigns.models import (
     Broadcast,
     BroadcastStatus,
     GuideSendTask,
-    Material,
-    MaterialKind,
 )
 from campaigns.selectors import conversions_summary
-from campaigns.services.broadcasts import broadcast_approve, broadcast_cancel, broadcast_submit
+from campaigns.services.broadcasts import (
+    broadcast_approve,
+    broadcast_cancel,
+    broadcast_create,
+    broadcast_submit,
+)
 from campaigns.services.planning import broadcast_preview
 from members.services.errors import MemberError
 from scrm.core.access import hq_required
+<<<<<<< HEAD
 from scrm.core.exports import table_download, wanted_format
 from scrm.core.services import audit_record
+=======
+>>>>>>> wt-a
 
 
 def _broadcast(request: HttpRequest, pk: int) -> Broadcast:
@@ -104,27 +109,25 @@ def broadcast_new(request: HttpRequest) -> HttpResponse:
     form = BroadcastForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        actor: Any = request.user
-        with transaction.atomic():
-            material = data["material"] or Material.objects.create(
-                kind=MaterialKind.TEXT,
-                title=data["title"],
-                body=data["body"],
-                store=data["store"],
-                created_by=actor,
-            )
-            broadcast = Broadcast.objects.create(
+        try:
+            broadcast = broadcast_create(
+                actor=request.user,
                 name=data["name"],
                 channel=data["channel"],
-                material=material,
                 segment=data["segment"],
                 store=data["store"],
+                material=data["material"],
+                title=data["title"],
+                body=data["body"],
                 scheduled_at=data["scheduled_at"],
-                created_by=actor,
+                holdout_percent=data["holdout_percent"],
+                cost=data["cost"],
             )
-            audit_record(actor=actor, action="broadcast.create", target=broadcast, data={})
-        messages.success(request, _("Draft saved: check the audience, then submit it."))
-        return redirect("hq:broadcast", pk=broadcast.pk)
+        except MemberError as exc:
+            form.add_error(None, str(exc.message))
+        else:
+            messages.success(request, _("Draft saved: check the audience, then submit it."))
+            return redirect("hq:broadcast", pk=broadcast.pk)
     return render(request, "campaigns/hq/broadcast_new.html", {"form": form})
 
 

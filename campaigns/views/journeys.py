@@ -146,6 +146,8 @@ def campaign_new(request: HttpRequest) -> HttpResponse:
                     exit_on_conversion=data["exit_on_conversion"],
                     exit_tag=data["exit_tag"],
                     steps=step_specs(steps),
+                    holdout_percent=data["holdout_percent"],
+                    cost=data["cost"],
                 )
             except MemberError as exc:
                 form.add_error(None, str(exc.message))
@@ -283,6 +285,8 @@ def campaign_edit(request: HttpRequest, pk: int) -> HttpResponse:
             trigger_params=form.trigger_params(),
             exit_on_conversion=data["exit_on_conversion"],
             exit_tag=data["exit_tag"],
+            holdout_percent=data["holdout_percent"],
+            cost=data["cost"],
         )
     except MemberError as exc:
         form.add_error(None, str(exc.message))
