@@ -1,11 +1,7 @@
 from django.urls import URLPattern, URLResolver, path
 
 from campaigns.api.views import InboxListApi, InboxReadApi
-<<<<<<< HEAD
-from campaigns.views import funnel, hq, materials, mobile
-=======
-from campaigns.views import hq, links, materials, mobile
->>>>>>> wt-a
+from campaigns.views import funnel, hq, links, materials, mobile
 
 api_urlpatterns = [
     path("me/messages", InboxListApi.as_view(), name="me-messages"),

@@ -30,11 +30,7 @@ from campaigns.services.broadcasts import (
 from campaigns.services.planning import broadcast_preview
 from members.services.errors import MemberError
 from scrm.core.access import hq_required
-<<<<<<< HEAD
 from scrm.core.exports import table_download, wanted_format
-from scrm.core.services import audit_record
-=======
->>>>>>> wt-a
 
 
 def _broadcast(request: HttpRequest, pk: int) -> Broadcast:
