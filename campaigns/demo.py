@@ -156,6 +156,8 @@ def seed_campaigns(ctx: DemoContext) -> str:
             created_by=operator,
             approved_by=admin,
             status=BroadcastStatus.APPROVED,
+            holdout_percent=10,
+            cost=Decimal("800.00"),
         )
         wecom = Broadcast.objects.create(
             name="新品到店 · 导购群发",
@@ -256,7 +258,9 @@ def seed_funnel(ctx: DemoContext) -> str:
     now = timezone.now()
     sent_at = now - timedelta(days=3)
     deliveries = Delivery.objects.filter(broadcast__in=demo, status="sent")
-    Delivery.objects.filter(broadcast__in=demo).update(sent_at=sent_at)
+    # Buyers come from those sent and from the control group alike (uplift is the gap).
+    reached = Delivery.objects.filter(broadcast__in=demo, status__in=("sent", "held_out"))
+    Delivery.objects.filter(broadcast__in=demo, sent_at__isnull=False).update(sent_at=sent_at)
     Broadcast.objects.filter(pk__in=demo).update(planned_at=sent_at)
     inbox = deliveries.filter(channel="inbox").order_by("pk")
     opened = list(inbox.values_list("pk", flat=True)[::3])
@@ -264,7 +268,7 @@ def seed_funnel(ctx: DemoContext) -> str:
     Delivery.objects.filter(pk__in=opened[::4]).update(clicked_at=sent_at + timedelta(hours=2))
     buyers = 0
     for number, delivery in enumerate(
-        deliveries.select_related("member__home_store").order_by("pk")[::12]
+        reached.select_related("member__home_store").order_by("pk")[::12]
     ):
         member = delivery.member
         order_record(
