@@ -345,7 +345,6 @@ def snapshots_take(*, day: date | None = None, now: datetime | None = None) -> N
 AGGREGATE_TABLES = (
     "analytics_poolday",
     "analytics_lifecycleflowday",
-    "analytics_pointsday",
     "analytics_salesday",
     "analytics_cohortmonth",
 )
@@ -360,16 +359,12 @@ def aggregates_rebuild(*, now: datetime | None = None) -> None:
     with connection.cursor() as cursor:
         for source in SOURCES:
             _lock_cursor(cursor, source.name)
-        cursor.execute(
-            "CREATE TEMP TABLE analytics_kept_outstanding ON COMMIT DROP AS "
-            "SELECT day, store_id, outstanding FROM analytics_pointsday "
-            "WHERE outstanding IS NOT NULL"
-        )
         for table in AGGREGATE_TABLES:
             cursor.execute(f"DELETE FROM {table}")  # noqa: S608
+        # Past outstanding balances come from snapshots and cannot be recounted: keep them.
+        cursor.execute("DELETE FROM analytics_pointsday WHERE outstanding IS NULL")
         cursor.execute(
-            "INSERT INTO analytics_pointsday (day, store_id, outstanding) "
-            "SELECT day, store_id, outstanding FROM analytics_kept_outstanding"
+            "UPDATE analytics_pointsday SET issued = 0, redeemed = 0, expired = 0, adjusted = 0"
         )
         cursor.execute(
             "UPDATE analytics_cursor SET read_until = %s, id_floor = 0 WHERE name = ANY(%s)",
