@@ -344,6 +344,16 @@ CELERY_BEAT_SCHEDULE |= {
         "schedule": crontab(hour=4, minute=30),
     },
 }
+CELERY_BEAT_SCHEDULE |= {
+    "analytics-refresh": {
+        "task": "analytics.tasks.refresh_aggregates",
+        "schedule": timedelta(minutes=10),
+    },
+    "analytics-snapshots": {
+        "task": "analytics.tasks.take_snapshots",
+        "schedule": crontab(minute=50),
+    },
+}
 
 # --- Segments: the live-count engine keeps a column snapshot per process (see
 # members/segments/engine.py); rebuilt in the background when older than this and changed.

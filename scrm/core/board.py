@@ -115,7 +115,7 @@ STEPS: list[Step] = [
         _("Monitor"),
         "全监控",
         _("The funnel from audience to purchase by channel, store, guide and time."),
-        url_name="hq:campaign-compare",
+        url_name="hq:monitor",
     ),
 ]
 
