@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
-from django.http import HttpResponse
 from django.test import Client
-from openpyxl import load_workbook
 
 from scrm.org.scoping import Role
 from tests.conftest import Org
+from tests.downloads import table
 from tests.org.factories import StoreFactory
-
-
-def table(response: HttpResponse) -> list[list[str]]:
-    """The downloaded table, CSV or XLSX, as rows of text."""
-    assert response.status_code == 200
-    if response["Content-Type"].startswith("text/csv"):
-        assert response.content.startswith("\ufeff".encode())
-        return list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
-    sheet = load_workbook(io.BytesIO(response.content)).active
-    return [["" if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)]
-
 
 STORE_HEADER = ["门店编码", "名称", "城市", "大区", "导购数", "状态"]
 
