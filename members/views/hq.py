@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
@@ -16,7 +17,7 @@ from members.services import merge as merge_services
 from members.services.errors import MemberError
 from members.views.downloads import member_download
 from scrm.core.access import head_office_required, hq_required
-from scrm.core.exports import wanted_format
+from scrm.core.exports import table_download, wanted_format
 
 # Merging people and running imports touch many records: head-office roles only.
 head_office_only = head_office_required(
@@ -163,9 +164,30 @@ def suggestion_dismiss(request: HttpRequest, suggestion_id: int) -> HttpResponse
 
 @head_office_only
 def merge_history(request: HttpRequest) -> HttpResponse:
-    page = Paginator(selectors.merge_history(user=request.user), PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
+    merges = selectors.merge_history(user=request.user)
+    if file_format := wanted_format(request):
+        return table_download(
+            file_format=file_format,
+            filename="member-merges",
+            header=[_("Merged at"), _("Kept"), _("Merged away"), _("By"), _("Status")],
+            rows=(
+                [
+                    merge.merged_at,
+                    f"#{merge.kept_id} {merge.kept}",
+                    f"#{merge.dropped_id} {merge.dropped}",
+                    str(merge.merged_by or ""),
+                    _("undone %(when)s by %(who)s")
+                    % {
+                        "when": timezone.localtime(merge.undone_at).strftime("%Y-%m-%d %H:%M"),
+                        "who": merge.undone_by,
+                    }
+                    if merge.undone_at
+                    else "",
+                ]
+                for merge in merges
+            ),
+        )
+    page = Paginator(merges, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "members/hq/merge_history.html", {"page": page})
 
 

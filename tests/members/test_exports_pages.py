@@ -3,17 +3,26 @@ viewer's scope select (all of them, not one page), phones masked as on the page.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
 
-from members.models import Segment, SegmentSize
+from members.models import (
+    FollowUpTask,
+    MemberMerge,
+    Segment,
+    SegmentSize,
+    TaskKind,
+    TaskOutcome,
+    TaskStatus,
+)
+from members.services.tags import member_tag_add
 from tests.conftest import Org
 from tests.downloads import records, table
-from tests.members.factories import MemberFactory
+from tests.members.factories import MemberFactory, TagFactory
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 FORMATS = ("csv", "xlsx")
@@ -120,3 +129,89 @@ def test_segment_page_downloads_its_members_and_its_size_history(
     # The old export URL gives the same members.
     old = records(client.get(f"/hq/segments/{segment.pk}/export/", {"format": file_format}))
     assert sorted(r["id"] for r in old) == sorted(r["id"] for r in rows)
+
+
+@pytest.mark.parametrize("file_format", FORMATS)
+def test_task_list_downloads_scoped_and_filtered(
+    client: Client, org: Org, file_format: str
+) -> None:
+    due = date(2026, 3, 5)
+    common = {"kind": TaskKind.HQ, "due_on": due}
+    FollowUpTask.objects.create(
+        member=org.member_of_guide_a1, guide=org.guide_a1, title="回访", detail="问问口红", **common
+    )
+    FollowUpTask.objects.create(
+        member=org.member_of_guide_a1_other,
+        guide=org.guide_a1_other,
+        title="已做完",
+        status=TaskStatus.DONE,
+        outcome=TaskOutcome.REACHED,
+        done_at=datetime(2026, 3, 4, 9, 0, tzinfo=SHANGHAI),
+        **common,
+    )
+    FollowUpTask.objects.create(member=org.member_b1, guide=org.guide_b1, title="北京", **common)
+    client.force_login(org.store_manager_a1)
+    rows = table(client.get("/hq/tasks/", {"format": file_format}))  # open tasks by default
+    assert rows == [
+        ["截止", "任务", "客户", "导购", "状态"],
+        ["2026-03-05", "回访 · 问问口红", "王小美", str(org.guide_a1), "待办"],
+    ]
+    rows = table(client.get("/hq/tasks/", {"status": "", "format": file_format}))
+    assert sorted(r[1] for r in rows[1:]) == ["回访 · 问问口红", "已做完"]
+
+
+@pytest.mark.parametrize("file_format", FORMATS)
+def test_guide_leaderboard_and_pools_download_scoped(
+    client: Client, org: Org, file_format: str
+) -> None:
+    client.force_login(org.store_manager_a1)
+    board = table(client.get("/hq/guides/", {"format": file_format}))
+    assert board[0][:3] == ["#", "导购", "门店"]
+    assert sorted(r[1] for r in board[1:]) == sorted([str(org.guide_a1), str(org.guide_a1_other)])
+    assert {r[2] for r in board[1:]} == {"上海南京西路店"}
+    pools = table(client.get("/hq/guides/", {"table": "pools", "format": file_format}))
+    assert pools[1:] == [["上海南京西路店", "1", "2"]]
+    client.force_login(org.hq_operator)
+    pools = table(client.get("/hq/guides/", {"table": "pools", "format": file_format}))
+    assert [r[0] for r in pools[1:]] == ["北京三里屯店", "杭州湖滨店", "上海南京西路店"]
+    board = table(client.get("/hq/guides/", {"store": org.b1.pk, "format": file_format}))
+    assert [r[1] for r in board[1:]] == [str(org.guide_b1)]
+
+
+@pytest.mark.parametrize("file_format", FORMATS)
+def test_merge_history_downloads(client: Client, org: Org, file_format: str) -> None:
+    at = datetime(2026, 3, 1, 10, 0, tzinfo=SHANGHAI)
+    merge = MemberMerge.objects.create(
+        kept=org.member_a2, dropped=org.member_b1, merged_by=org.hq_admin
+    )
+    MemberMerge.objects.filter(pk=merge.pk).update(merged_at=at)
+    client.force_login(org.hq_operator)
+    rows = table(client.get("/hq/members/merges/", {"format": file_format}))
+    assert rows == [
+        ["合并时间", "保留会员", "被合并会员", "发起人", "状态"],
+        [
+            "2026-03-01 10:00",
+            f"#{org.member_a2.pk} 赵四",
+            f"#{org.member_b1.pk} 钱五",
+            str(org.hq_admin),
+            "",
+        ],
+    ]
+
+
+@pytest.mark.parametrize("file_format", FORMATS)
+def test_tag_holders_download_scoped(client: Client, org: Org, file_format: str) -> None:
+    tag = TagFactory(name="爱口红")
+    for member in (org.member_of_guide_a1, org.member_b1):
+        member_tag_add(member=member, tag=tag, actor=org.hq_admin)
+    client.force_login(org.hq_operator)
+    rows = table(client.get(f"/hq/tags/{tag.pk}/members/", {"format": file_format}))
+    assert rows[0] == ["会员", "门店", "来源", "发起人", "添加"]
+    assert sorted(r[:3] for r in rows[1:]) == [
+        ["王小美", "上海南京西路店", "员工"],
+        ["钱五", "北京三里屯店", "员工"],
+    ]
+    assert {r[3] for r in rows[1:]} == {str(org.hq_admin)}
+    # The page is head office's: a store manager downloads nothing.
+    client.force_login(org.store_manager_a1)
+    assert client.get(f"/hq/tags/{tag.pk}/members/", {"format": file_format}).status_code == 403
