@@ -4,18 +4,24 @@ handover (离职继承), the store pool's round-robin, and HQ follow-up tasks.""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from html import unescape
+from typing import Any
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.html import strip_tags
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from members.forms.guides import DepartureForm, HqTaskForm, TransferForm
-from members.models import Member, Segment, TaskKind, TaskStatus
+from members.models import FollowUpTask, Member, Segment, TaskKind, TaskStatus
 from members.selectors import guides as guide_selectors
 from members.services.errors import MemberError
 from members.services.guides import (
@@ -28,10 +34,25 @@ from members.services.guides import (
 )
 from members.services.segments import segment_members
 from scrm.core.access import head_office_required, hq_required
+from scrm.core.exports import table_download, wanted_format, wanted_table
 from scrm.core.params import positive_int
 from scrm.org.models import Staff, Store
 
 PAGE_SIZE = 50
+
+
+def task_text(task: FollowUpTask) -> str:
+    """A task's title and facts in words, as the task tables show them."""
+    html = render_to_string("mobile/_task_title.html", {"task": task})
+    return unescape(strip_tags(html)).strip()
+
+
+def task_rows(tasks: Iterable[FollowUpTask]) -> Iterator[list[Any]]:
+    for task in tasks:
+        status = task.get_status_display()
+        if task.outcome:
+            status = f"{status} · {task.get_outcome_display()}"
+        yield [task.due_on, task_text(task), str(task.member), str(task.guide), status]
 
 
 def _guide(request: HttpRequest, guide_id: int) -> Staff:
@@ -47,6 +68,40 @@ def guide_list(request: HttpRequest) -> HttpResponse:
     stores: QuerySet[Store] = Store.objects.for_user(request.user).order_by("code")
     if store_id and not stores.filter(pk=store_id).exists():
         raise Http404
+    if file_format := wanted_format(request):
+        if wanted_table(request) == "pools":
+            return table_download(
+                file_format=file_format,
+                filename="store-pools",
+                header=[_("Store"), _("Without a guide"), _("Active guides")],
+                rows=(
+                    [pool["store"].name, pool["unassigned"], pool["guides"]]
+                    for pool in guide_selectors.store_pools(user=request.user)
+                ),
+            )
+        board = guide_selectors.guide_leaderboard(user=request.user, store_id=store_id)
+        return table_download(
+            file_format=file_format,
+            filename="guide-leaderboard",
+            header=[
+                *("#", _("Guide"), _("Store"), _("Attributed sales"), _("Orders")),
+                *(_("Customers"), _("New this month"), _("Tasks done"), _("Tasks due")),
+            ],
+            rows=(
+                [
+                    n,
+                    str(row.guide) + ("" if row.guide.is_active else f" ({_('Left')})"),
+                    ", ".join(store.name for store in row.guide.stores.all()),
+                    row.sales,
+                    row.orders,
+                    row.customers,
+                    row.new_this_month,
+                    row.tasks_done,
+                    row.tasks_due,
+                ]
+                for n, row in enumerate(board, start=1)
+            ),
+        )
     return render(
         request,
         "members/hq/guides/list.html",
@@ -224,6 +279,13 @@ def task_list(request: HttpRequest) -> HttpResponse:
     kind = request.GET.get("kind", "")
     kind = kind if kind in TaskKind.values else ""
     tasks = guide_selectors.hq_task_list(user=request.user, status=status, kind=kind)
+    if file_format := wanted_format(request):
+        return table_download(
+            file_format=file_format,
+            filename="tasks",
+            header=[_("Due"), _("Task"), _("Customer"), _("Guide"), _("Status")],
+            rows=task_rows(tasks),
+        )
     page = Paginator(tasks, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,

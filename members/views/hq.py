@@ -13,17 +13,21 @@ from members import selectors
 from members.forms import MemberFilterForm
 from members.models import MemberMerge, MergeSuggestion, can_see_full_phone
 from members.profile_sections import sections_for
-from members.resources import MemberExportResource
 from members.services import merge as merge_services
 from members.services.errors import MemberError
+from members.views.downloads import member_download
 from scrm.core.access import head_office_required, hq_required
+from scrm.core.exports import table_download, wanted_format
 
 # Merging people and running imports touch many records: head-office roles only.
 head_office_only = head_office_required(
     gettext_lazy("Only head-office staff can review and merge duplicate members.")
 )
 PAGE_SIZE = 25
-EXPORT_LIMIT = 50_000
+
+
+def _too_many() -> str:
+    return _("%(count)s members match: narrow the filters to %(limit)s or fewer to export.")
 
 
 @hq_required
@@ -31,6 +35,17 @@ def member_list(request: HttpRequest) -> HttpResponse:
     form = MemberFilterForm(request.GET or None, user=request.user)
     filters = form.filters() if request.GET else MemberFilterForm.empty_filters()
     members = selectors.member_list(user=request.user, **filters)
+    if file_format := wanted_format(request):
+        query = request.GET.copy()
+        del query["format"]
+        return member_download(
+            request,
+            members,
+            file_format=file_format,
+            filename="members",
+            too_many=_too_many(),
+            back=f"{request.path}?{query.urlencode()}",
+        )
     page = Paginator(members, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
@@ -53,28 +68,16 @@ def member_export(request: HttpRequest) -> HttpResponse:
         messages.error(request, _("Choose CSV or XLSX for the export."))
         return redirect("hq:members")
     members = selectors.member_list(user=request.user, **filters)
-    total = members.count()
-    if total > EXPORT_LIMIT:
-        messages.error(
-            request,
-            _("%(count)s members match: narrow the filters to %(limit)s or fewer to export.")
-            % {"count": f"{total:,}", "limit": f"{EXPORT_LIMIT:,}"},
-        )
-        return redirect(f"{request.path.removesuffix('export/')}?{request.GET.urlencode()}")
-    dataset = MemberExportResource(user=request.user).export(queryset=members)
-    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    if file_format == "xlsx":
-        response = HttpResponse(
-            dataset.export("xlsx"),
-            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        )
-    else:
-        # A BOM makes Excel open UTF-8 Chinese text correctly.
-        response = HttpResponse(
-            "\ufeff" + dataset.export("csv"), content_type="text/csv; charset=utf-8"
-        )
-    response["Content-Disposition"] = f'attachment; filename="members-{stamp}.{file_format}"'
-    return response
+    query = request.GET.copy()
+    query.pop("format", None)
+    return member_download(
+        request,
+        members,
+        file_format=file_format,
+        filename="members",
+        too_many=_too_many(),
+        back=f"{request.path.removesuffix('export/')}?{query.urlencode()}",
+    )
 
 
 @hq_required
@@ -161,9 +164,30 @@ def suggestion_dismiss(request: HttpRequest, suggestion_id: int) -> HttpResponse
 
 @head_office_only
 def merge_history(request: HttpRequest) -> HttpResponse:
-    page = Paginator(selectors.merge_history(user=request.user), PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
+    merges = selectors.merge_history(user=request.user)
+    if file_format := wanted_format(request):
+        return table_download(
+            file_format=file_format,
+            filename="member-merges",
+            header=[_("Merged at"), _("Kept"), _("Merged away"), _("By"), _("Status")],
+            rows=(
+                [
+                    merge.merged_at,
+                    f"#{merge.kept_id} {merge.kept}",
+                    f"#{merge.dropped_id} {merge.dropped}",
+                    str(merge.merged_by or ""),
+                    _("undone %(when)s by %(who)s")
+                    % {
+                        "when": timezone.localtime(merge.undone_at).strftime("%Y-%m-%d %H:%M"),
+                        "who": merge.undone_by,
+                    }
+                    if merge.undone_at
+                    else "",
+                ]
+                for merge in merges
+            ),
+        )
+    page = Paginator(merges, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "members/hq/merge_history.html", {"page": page})
 
 

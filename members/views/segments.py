@@ -12,7 +12,9 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
@@ -20,7 +22,6 @@ from django.views.decorators.http import require_http_methods, require_POST
 from members.forms.tags import SegmentForm
 from members.forms_segments_upload import SegmentUploadForm
 from members.models import Segment, Tag, Tier, can_see_full_phone
-from members.resources import MemberExportResource
 from members.segments.evaluate import SegmentTimeout, check_rules, live_count
 from members.segments.rules import FIELDS, RuleError
 from members.services.errors import MemberError
@@ -35,11 +36,12 @@ from members.services.segments import (
     segment_members,
     segment_save,
 )
+from members.views.downloads import member_download
 from scrm.core.access import hq_required
+from scrm.core.exports import table_download, wanted_format, wanted_table
 from scrm.core.tabular import spreadsheet_safe
 from scrm.org.models import Store
 
-EXPORT_LIMIT = 50_000
 OPERATOR_LABELS = {
     "in": gettext_lazy("is one of"),
     "between": gettext_lazy("between"),
@@ -81,6 +83,27 @@ def segment_list(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("q", "").strip()
     if search:
         segments = segments.filter(name__icontains=search)
+    if file_format := wanted_format(request):
+        return table_download(
+            file_format=file_format,
+            filename="segments",
+            header=[
+                *(_("Name"), capfirst(_("description")), _("Kind"), _("Members"), _("Counted")),
+                *(_("Store"), _("Created by")),
+            ],
+            rows=(
+                [
+                    s.name,
+                    s.description,
+                    s.get_kind_display(),
+                    s.size,
+                    s.sized_at,
+                    s.store.name if s.store else _("Head office"),
+                    str(s.created_by) if s.created_by else "",
+                ]
+                for s in segments
+            ),
+        )
     page = Paginator(segments, 30).get_page(request.GET.get("page"))
     return render(
         request,
@@ -233,6 +256,15 @@ def segment_count(request: HttpRequest) -> JsonResponse:
 @hq_required
 def segment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     segment = _segment(request, pk)
+    if (file_format := wanted_format(request)) and wanted_table(request) == "sizes":
+        return table_download(
+            file_format=file_format,
+            filename=f"segment-{segment.pk}-sizes",
+            header=[_("Counted"), _("Members")],
+            rows=([size.at, size.size] for size in segment.sizes.all()),
+        )
+    if file_format:
+        return _segment_members_download(request, segment, file_format)
     members = segment_members(segment, user=request.user).select_related("home_store")
     page = Paginator(members.order_by("-id"), 20).get_page(request.GET.get("page"))
     return render(
@@ -283,30 +315,21 @@ def segment_export(request: HttpRequest, pk: int) -> HttpResponse:
     if file_format not in {"csv", "xlsx"}:
         messages.error(request, _("Choose CSV or XLSX for the export."))
         return redirect("hq:segment", pk=pk)
+    return _segment_members_download(request, segment, file_format)
+
+
+def _segment_members_download(
+    request: HttpRequest, segment: Segment, file_format: str
+) -> HttpResponse:
     members = segment_members(segment, user=request.user).select_related("home_store", "guide")
-    total = members.count()
-    if total > EXPORT_LIMIT:
-        messages.error(
-            request,
-            _("The segment has %(count)s members; exports hold at most %(limit)s.")
-            % {"count": f"{total:,}", "limit": f"{EXPORT_LIMIT:,}"},
-        )
-        return redirect("hq:segment", pk=pk)
-    dataset = MemberExportResource(user=request.user).export(queryset=members.order_by("pk"))
-    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    if file_format == "xlsx":
-        response = HttpResponse(
-            dataset.export("xlsx"),
-            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        )
-    else:
-        response = HttpResponse(
-            "\ufeff" + dataset.export("csv"), content_type="text/csv; charset=utf-8"
-        )
-    response["Content-Disposition"] = (
-        f'attachment; filename="segment-{segment.pk}-{stamp}.{file_format}"'
+    return member_download(
+        request,
+        members.order_by("pk"),
+        file_format=file_format,
+        filename=f"segment-{segment.pk}",
+        too_many=_("The segment has %(count)s members; exports hold at most %(limit)s."),
+        back=reverse("hq:segment", args=[segment.pk]),
     )
-    return response
 
 
 # --- Uploaded lists ---------------------------------------------------------------------------

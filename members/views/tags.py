@@ -22,6 +22,7 @@ from members.services.tags import (
     tags_bulk_by_staff,
 )
 from scrm.core.access import head_office_required, hq_required
+from scrm.core.exports import table_download, wanted_format
 from scrm.core.params import positive_int
 
 head_office_only = head_office_required(
@@ -189,6 +190,22 @@ def tag_members(request: HttpRequest, pk: int) -> HttpResponse:
     if tag is None:
         raise Http404
     rows = selectors.tag_holders(user=request.user, tag=tag)
+    if file_format := wanted_format(request):
+        return table_download(
+            file_format=file_format,
+            filename=f"tag-{tag.pk}-members",
+            header=[_("Member"), _("Store"), _("Source"), _("By"), _("Added")],
+            rows=(
+                [
+                    mt.member.name,
+                    mt.member.home_store.name if mt.member.home_store else "",
+                    mt.get_source_display(),
+                    str(mt.added_by or ""),
+                    mt.added_at,
+                ]
+                for mt in rows
+            ),
+        )
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
     return render(request, "members/hq/tags/members.html", {"tag": tag, "page": page})
 

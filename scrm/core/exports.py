@@ -32,6 +32,12 @@ def wanted_format(request: HttpRequest) -> str | None:
     return value if value in FORMATS else None
 
 
+def wanted_table(request: HttpRequest) -> str:
+    """Which table a page with several asks for (`?table=…`, set by `_export_links.html`
+    when included `with table="…"`); "" for a page's main table."""
+    return request.GET.get("table", "")
+
+
 def _cell(value: Any) -> Any:
     if value is None:
         return ""

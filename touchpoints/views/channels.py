@@ -16,12 +16,14 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from members.services.errors import MemberError
 from scrm.core.access import head_office_required, hq_required
+from scrm.core.exports import table_download, wanted_format
 from scrm.org.models import Staff
 from touchpoints.forms import (
     ChannelForm,
@@ -91,6 +93,25 @@ def touchpoint_list(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("q", "").strip()[:50]
     if search:
         touchpoints = touchpoints.filter(Q(name__icontains=search) | Q(code__icontains=search))
+    if file_format := wanted_format(request):
+        return table_download(
+            file_format=file_format,
+            filename="touchpoints",
+            header=[_("Touchpoint"), capfirst(_("code")), _("Kind"), _("Channel"), _("Store")]
+            + [_("New contacts, last 7 days"), _("Status")],
+            rows=(
+                [
+                    tp.name,
+                    tp.code,
+                    tp.get_kind_display(),
+                    tp.channel.name,
+                    tp.store.name if tp.store else _("Head office"),
+                    tp.contacts_7d,
+                    _("Active") if tp.active else _("Off"),
+                ]
+                for tp in touchpoints
+            ),
+        )
     page = Paginator(touchpoints, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,

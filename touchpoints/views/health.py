@@ -3,7 +3,6 @@ and which dried up or turned sour — read from the daily figures, never from th
 
 from __future__ import annotations
 
-import csv
 from datetime import date, timedelta
 from typing import Any
 
@@ -16,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from scrm.core.access import hq_required
+from scrm.core.exports import table_download, wanted_format
 from scrm.core.params import positive_int, report_range
 from scrm.org.models import Store
 from touchpoints.models import Channel, TouchpointAlert, TouchpointDay
@@ -70,8 +70,8 @@ def health(request: HttpRequest) -> HttpResponse:
             row["first_purchases"] / row["new_contacts"] if row["new_contacts"] else None
         )
         row["negative_share"] = row["negative_reviews"] / row["reviews"] if row["reviews"] else None
-    if request.GET.get("format") == "csv":
-        return _csv(rows, start, end)
+    if file_format := wanted_format(request):
+        return _download(rows, start, end, file_format=file_format)
     daily = {row["day"]: row for row in days.values("day").annotate(**sums).order_by("day")}
     labels: list[str] = []
     series: dict[str, list[int]] = {name: [] for name in FIGURES}
@@ -113,13 +113,13 @@ def health(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _csv(rows: list[dict[str, Any]], start: date, end: date) -> HttpResponse:
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="touchpoint-health-{start}-{end}.csv"'
-    response.write("\ufeff")  # Excel opens UTF-8 CSV with Chinese correctly only with a BOM
-    writer = csv.writer(response)
-    writer.writerow(
-        [
+def _download(
+    rows: list[dict[str, Any]], start: date, end: date, *, file_format: str
+) -> HttpResponse:
+    return table_download(
+        file_format=file_format,
+        filename=f"touchpoint-health-{start}-{end}",
+        header=[
             _("Touchpoint"),
             _("Channel"),
             _("Store"),
@@ -130,10 +130,8 @@ def _csv(rows: list[dict[str, Any]], start: date, end: date) -> HttpResponse:
             _("Unfollows"),
             _("Reviews"),
             _("Negative reviews"),
-        ]
-    )
-    for row in rows:
-        writer.writerow(
+        ],
+        rows=(
             [
                 row["touchpoint__name"],
                 row["touchpoint__channel__name"],
@@ -146,8 +144,9 @@ def _csv(rows: list[dict[str, Any]], start: date, end: date) -> HttpResponse:
                 row["reviews"],
                 row["negative_reviews"],
             ]
-        )
-    return response
+            for row in rows
+        ),
+    )
 
 
 @hq_required

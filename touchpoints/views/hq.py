@@ -13,7 +13,8 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from scrm.core.access import head_office_required, hq_required
-from scrm.core.tabular import ImportFileError, spreadsheet_safe
+from scrm.core.exports import table_download, wanted_format
+from scrm.core.tabular import ImportFileError
 from touchpoints import selectors
 from touchpoints.forms import ImportUploadForm, MappingForm
 from touchpoints.imports import mappings
@@ -40,9 +41,29 @@ def imports(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, _("Uploaded. The import runs in the background."))
             return redirect("hq:import-detail", job_id=job.pk)
-    page = Paginator(selectors.import_job_list(user=request.user), 20).get_page(
-        request.GET.get("page")
-    )
+    jobs = selectors.import_job_list(user=request.user)
+    if request.method == "GET" and (file_format := wanted_format(request)):
+        return table_download(
+            file_format=file_format,
+            filename="imports",
+            header=["#", _("File"), _("Data"), _("Source"), _("Status"), _("Progress")]
+            + [_("Rejected"), _("Uploaded"), _("By")],
+            rows=(
+                [
+                    job.pk,
+                    job.original_name,
+                    job.get_kind_display(),
+                    job.get_source_display(),
+                    job.get_status_display(),
+                    f"{job.percent}%",
+                    job.rejected,
+                    job.created_at,
+                    str(job.created_by) if job.created_by else "",
+                ]
+                for job in jobs
+            ),
+        )
+    page = Paginator(jobs, 20).get_page(request.GET.get("page"))
     return render(
         request,
         "touchpoints/hq/imports.html",
@@ -81,37 +102,18 @@ def import_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
     return redirect("hq:import-detail", job_id=job.pk)
 
 
-ERROR_HEADER = ["row", "column", "value", "reason"]
-
-
 @head_office_only
 def import_error_report(request: HttpRequest, job_id: int, file_format: str) -> HttpResponse:
+    """Every rejected row of a job (the page shows the first 50)."""
     job = _job(request, job_id)
     rows = selectors.import_errors(job).values_list("row_number", "column", "value", "reason")
-    name = f"import-{job.pk}-errors.{file_format}"
-    if file_format == "xlsx":
-        from openpyxl import Workbook
-
-        book = Workbook(write_only=True)
-        sheet = book.create_sheet(_("Errors"))
-        sheet.append([_("Row"), _("Column"), _("Value"), _("Reason")])
-        for row in rows.iterator(chunk_size=5000):
-            sheet.append([spreadsheet_safe(cell) for cell in row])
-        buffer = io.BytesIO()
-        book.save(buffer)
-        response = HttpResponse(
-            buffer.getvalue(),
-            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        )
-    else:
-        text = io.StringIO()
-        writer = csv.writer(text)
-        writer.writerow([_("Row"), _("Column"), _("Value"), _("Reason")])
-        for row in rows.iterator(chunk_size=5000):
-            writer.writerow([spreadsheet_safe(cell) for cell in row])
-        response = HttpResponse("\ufeff" + text.getvalue(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+    return table_download(
+        file_format="xlsx" if file_format == "xlsx" else "csv",
+        filename=f"import-{job.pk}-errors",
+        header=[_("Row"), _("Column"), _("Value"), _("Reason")],
+        rows=rows.iterator(chunk_size=5000),
+        sheet_title=_("Errors"),
+    )
 
 
 @hq_required
