@@ -35,6 +35,8 @@ class SnapshotDimension(models.TextChoices):
     STAGE = "stage", _("Lifecycle stage")
     TIER = "tier", _("Tier")
     RFM = "rfm", _("RFM class")
+    # Members carrying at least one tag ("yes") or none ("no"): the board's tag coverage.
+    TAGGED = "tagged", _("Tagged")
 
 
 class PoolDay(models.Model):

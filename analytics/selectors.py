@@ -250,10 +250,12 @@ def tiers(*, user: Any, filters: Filters) -> Dashboard:
 
 def points(*, user: Any, filters: Filters) -> Dashboard:
     """Activity points issued, redeemed, expired and adjusted per day, and the
-    outstanding balance (the liability) at each day's snapshot."""
-    daily = {
-        row["day"]: row
-        for row in _days(PointsDay, user, filters)
+    outstanding balance (the liability) at each day's snapshot — by the week over two
+    months, the outstanding balance then being the week's last snapshot."""
+    weekly = (filters.end - filters.start).days >= WEEKLY_AFTER_DAYS
+    daily: dict[date, dict[str, Any]] = {}
+    for row in (
+        _days(PointsDay, user, filters)
         .values("day")
         .annotate(
             issued=Sum("issued"),
@@ -262,8 +264,17 @@ def points(*, user: Any, filters: Filters) -> Dashboard:
             adjusted=Sum("adjusted"),
             outstanding=Sum("outstanding"),
         )
-    }
-    labels = _periods(filters, weekly=False)
+        .order_by("day")
+    ):
+        cell = daily.setdefault(
+            _period(row["day"], weekly),
+            {"issued": 0, "redeemed": 0, "expired": 0, "adjusted": 0, "outstanding": None},
+        )
+        for name in ("issued", "redeemed", "expired", "adjusted"):
+            cell[name] += row[name] or 0
+        if row["outstanding"] is not None:
+            cell["outstanding"] = row["outstanding"]
+    labels = _periods(filters, weekly=weekly)
     figures = ("issued", "redeemed", "expired", "adjusted")
     chart_names = {
         "issued": _("Issued"),
@@ -299,9 +310,9 @@ def points(*, user: Any, filters: Filters) -> Dashboard:
         chart={"type": "bar", "labels": [d.isoformat() for d in labels], "datasets": datasets},
         tables={
             "points": Table(
-                _("Activity points per day"),
+                _("Activity points per week") if weekly else _("Activity points per day"),
                 [
-                    _("Day"),
+                    _("Week from") if weekly else _("Day"),
                     _("Issued"),
                     _("Redeemed"),
                     _("Expired"),
@@ -377,10 +388,12 @@ def rfm(*, user: Any, filters: Filters) -> Dashboard:
 
 
 def sales(*, user: Any, filters: Filters) -> Dashboard:
-    """Orders and revenue net of refunds per order channel, by the day they were paid."""
-    rows_by_key: dict[tuple[date, str], dict[str, Any]] = {
-        (row["day"], row["channel"]): row
-        for row in _days(SalesDay, user, filters)
+    """Orders and revenue net of refunds per order channel, by the day they were paid
+    (by the week over two months: a year of days is too many bars and rows to read)."""
+    weekly = (filters.end - filters.start).days >= WEEKLY_AFTER_DAYS
+    rows_by_key: dict[tuple[date, str], dict[str, Any]] = {}
+    for row in (
+        _days(SalesDay, user, filters)
         .values("day", "channel")
         .annotate(
             orders_=Sum("orders"),
@@ -388,8 +401,16 @@ def sales(*, user: Any, filters: Filters) -> Dashboard:
             refunded_=Sum("refunded"),
             first_=Sum("first_orders"),
         )
-    }
-    labels = _periods(filters, weekly=False)
+    ):
+        key = (_period(row["day"], weekly), row["channel"])
+        cell = rows_by_key.setdefault(
+            key,
+            {"orders_": 0, "revenue_": Decimal("0.00"), "refunded_": Decimal("0.00"), "first_": 0},
+        )
+        for name in ("orders_", "revenue_", "refunded_", "first_"):
+            if row[name] is not None:
+                cell[name] += row[name]
+    labels = _periods(filters, weekly=weekly)
     channels = sorted({channel for _day, channel in rows_by_key})
     rows = [
         [
@@ -428,7 +449,7 @@ def sales(*, user: Any, filters: Filters) -> Dashboard:
             "sales": Table(
                 _("Sales by channel"),
                 [
-                    _("Day"),
+                    _("Week from") if weekly else _("Day"),
                     _("Channel"),
                     _("Orders"),
                     _("First orders"),

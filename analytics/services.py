@@ -308,7 +308,8 @@ UPDATE analytics_pointsday SET outstanding = NULL WHERE day = %(day)s;
 WITH m AS MATERIALIZED (
     SELECT m.id, m.home_store_id, m.lifecycle_stage,
            CASE WHEN t.manual_tier_id IS NOT NULL AND t.manual_until > %(now)s
-                THEN t.manual_tier_id ELSE t.tier_id END AS tier_id
+                THEN t.manual_tier_id ELSE t.tier_id END AS tier_id,
+           EXISTS (SELECT 1 FROM members_membertag mt WHERE mt.member_id = m.id) AS tagged
     FROM members_member m LEFT JOIN members_membertier t ON t.member_id = m.id
     WHERE m.merged_into_id IS NULL
 )
@@ -316,6 +317,9 @@ INSERT INTO analytics_snapshotday (day, store_id, dimension, value, members)
 SELECT %(day)s, home_store_id, 'stage', lifecycle_stage, count(*) FROM m GROUP BY 2, 4
 UNION ALL
 SELECT %(day)s, home_store_id, 'tier', COALESCE(tier_id::text, ''), count(*) FROM m GROUP BY 2, 4
+UNION ALL
+SELECT %(day)s, home_store_id, 'tagged', CASE WHEN tagged THEN 'yes' ELSE 'no' END, count(*)
+FROM m GROUP BY 2, 4
 UNION ALL
 SELECT %(day)s, m.home_store_id, 'rfm', r.rfm_class, count(*)
 FROM members_memberrfm r JOIN m ON m.id = r.member_id GROUP BY 2, 4;

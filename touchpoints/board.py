@@ -2,6 +2,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.db.models import QuerySet, Sum
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -27,11 +28,24 @@ def created_this_week(user: Any) -> Figure:
 
 
 @step_figure(5)
+def touchpoints_healthy(user: Any) -> Figure:
+    from touchpoints.models import Touchpoint
+
+    active: QuerySet[Any] = Touchpoint.objects.for_user(user).filter(active=True)
+    healthy = active.exclude(alerts__status="open").count()
+    return Figure(_("touchpoints healthy"), healthy, url=reverse("hq:touchpoints"))
+
+
+@step_figure(5)
 def touchpoints_alerting(user: Any) -> Figure:
     from touchpoints.models import TouchpointAlert
 
     open_alerts: QuerySet[Any] = TouchpointAlert.objects.for_user(user).filter(status="open")
-    return Figure(_("touchpoints alerting"), open_alerts.values("touchpoint").distinct().count())
+    return Figure(
+        _("touchpoints alerting"),
+        open_alerts.values("touchpoint").distinct().count(),
+        url=reverse("hq:touchpoint-health"),
+    )
 
 
 @home_panel(key="touchpoint-alerts", order=20, template="touchpoints/hq/_alerts_panel.html")

@@ -146,3 +146,25 @@ def test_index_lists_the_dashboards_and_the_board_links_to_it(en: Client, org: O
 def test_guides_are_refused(client: Client, org: Org) -> None:
     client.force_login(org.guide_a1)
     assert client.get("/hq/monitor/pool/").status_code == 403
+
+
+def test_long_ranges_read_by_the_week(en: Client, org: Org) -> None:
+    from analytics.models import SalesDay
+
+    today = timezone.localdate()
+    monday = today - timedelta(days=today.weekday() + 7)  # last week's Monday
+    for day, orders in ((monday, 2), (monday + timedelta(days=3), 5)):
+        SalesDay.objects.create(
+            day=day, store=org.a1, channel="pos", orders=orders, revenue=Decimal("100.00")
+        )
+        PointsDay.objects.create(day=day, store=org.a1, issued=orders * 10, outstanding=orders)
+    en.force_login(org.hq_operator)
+    start = today - timedelta(days=99)
+    sales = en.get("/hq/monitor/sales/", {"from": start, "to": today, "format": "csv"})
+    lines = sales.content.decode("utf-8-sig").splitlines()
+    assert lines[0].startswith("Week from,Channel,Orders")
+    assert lines[1:] == [f"{monday},Store POS,7,0,200.00,0.00,200.00"]
+    points = en.get("/hq/monitor/points/", {"from": start, "to": today, "format": "csv"})
+    lines = points.content.decode("utf-8-sig").splitlines()
+    # Issued adds up over the week; outstanding is the week's last snapshot.
+    assert lines[1:] == [f"{monday},70,0,0,0,5"]
