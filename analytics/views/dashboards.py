@@ -4,7 +4,7 @@ shows its chart and tables, or sends a table as CSV/XLSX (`?format=`, `?table=`)
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from django.contrib import messages
@@ -12,7 +12,6 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
-from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from analytics import selectors
@@ -20,10 +19,9 @@ from analytics.selectors import Dashboard, Filters
 from members.models import Channel
 from scrm.core.access import hq_required
 from scrm.core.exports import table_download, wanted_format
-from scrm.core.params import parse_day, positive_int
+from scrm.core.params import positive_int, report_range
 from scrm.org.models import Store
 
-MAX_DAYS = 366
 DEFAULT_DAYS = 30
 
 # key, url name, title, what it shows
@@ -75,28 +73,11 @@ TITLES = {key: title for key, _url, title, _summary in DASHBOARDS}
 
 
 def _date_range(request: HttpRequest, default_days: int) -> tuple[date, date]:
-    today = timezone.localdate()
-    raw_start, raw_end = request.GET.get("from", ""), request.GET.get("to", "")
-    start = parse_day(raw_start) if raw_start else None
-    end = parse_day(raw_end) if raw_end else None
-    fallback = (today - timedelta(days=default_days - 1), today)
-    if (raw_start and start is None) or (raw_end and end is None):
-        messages.error(
-            request, _("Dates are written YYYY-MM-DD; showing the default range instead.")
-        )
-        return fallback
-    end = end or today
-    start = start or end - timedelta(days=default_days - 1)
-    if start > end:
-        messages.error(
-            request, _("The start date is after the end date; showing the default range.")
-        )
-        return fallback
-    if (end - start).days >= MAX_DAYS:
-        messages.error(
-            request, _("Choose a range of at most a year; showing the default range instead.")
-        )
-        return fallback
+    start, end, problem = report_range(
+        request.GET, today=timezone.localdate(), default_days=default_days
+    )
+    if problem:
+        messages.error(request, problem)
     return start, end
 
 

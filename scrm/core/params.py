@@ -35,19 +35,22 @@ def report_range(
     query: Mapping[str, str], *, today: date, default_days: int = 30
 ) -> tuple[date, date, str | None]:
     """The `from`/`to` days of a report (inclusive), and a message when what was asked
-    could not be used: unreadable dates or a range beyond a year fall back to the last
-    `default_days` days, and a range ending after today is cut at today."""
+    could not be used: unreadable dates, a start after the end, or a range beyond a year
+    fall back to the last `default_days` days. Every dashboard and report page reads its
+    range here, so they all answer alike."""
     raw_start, raw_end = query.get("from", ""), query.get("to", "")
     start = parse_day(raw_start) if raw_start else None
     end = parse_day(raw_end) if raw_end else None
     fallback = (today - timedelta(days=default_days - 1), today)
     if (raw_start and start is None) or (raw_end and end is None):
-        return (*fallback, str(_("Dates are written YYYY-MM-DD; showing the last 30 days.")))
-    end = min(end or today, today)
+        return (*fallback, str(_("Dates are written YYYY-MM-DD; showing the default range.")))
+    end = end or today
     start = start or end - timedelta(days=default_days - 1)
-    if start > end or (end - start).days >= MAX_REPORT_DAYS:
+    if start > end:
         return (
             *fallback,
-            str(_("Choose a range of one day to a year; showing the last 30 days.")),
+            str(_("The start date is after the end date; showing the default range.")),
         )
+    if (end - start).days >= MAX_REPORT_DAYS:
+        return (*fallback, str(_("Choose a range of at most a year; showing the default range.")))
     return start, end, None
