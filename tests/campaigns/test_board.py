@@ -75,7 +75,8 @@ def test_steps_seven_to_nine_show_live_figures_and_trends(org: Org, client: Any)
     assert seen["revenue attributed this week (¥)"].trend[-1] in (300.0, 400.0)
 
     page = client.get("/hq/").content.decode()
-    assert page.count('class="sparkline"') == 3
+    # Sent today, attributed orders and revenue, and step 1's new contacts.
+    assert page.count('class="sparkline"') == 4
     assert 'href="/hq/campaigns/?status=active"' in page
 
     # A store manager sees their stores' part: the a1 member's send and order only.
