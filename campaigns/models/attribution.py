@@ -1,7 +1,8 @@
 """Attribution (全监控): which message an order is credited to. An order paid by a member
 within the attribution window after a message was sent to them converts that message —
 the last one sent before the order (last touch) — and is credited to its broadcast (or
-journey wave and campaign), channel, and the order's store and guide."""
+journey wave and campaign), channel, the order's store and guide, and the touchpoint the
+member was first won through."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from campaigns.models.journeys import Campaign
 from members.models import Order
 from scrm.org.models import Store
 from scrm.org.scoping import Scope, ScopedQuerySet
+from touchpoints.models import Touchpoint
 
 
 class AttributionSetting(models.Model):
@@ -57,6 +59,16 @@ class Conversion(models.Model):
     store = models.ForeignKey(Store, on_delete=models.SET_NULL, null=True, blank=True)
     guide = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # The touchpoint the member first came in through (QR code, store, ad …), so campaign
+    # revenue can be read back to where the converted customers were won.
+    touchpoint = models.ForeignKey(
+        Touchpoint,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("acquired through"),
     )
     revenue = models.DecimalField(_("revenue"), max_digits=12, decimal_places=2)
     touched_at = models.DateTimeField(_("message sent"))

@@ -9,7 +9,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import F, QuerySet, Sum
+from django.db.models import Count, F, QuerySet, Sum
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Broadcast, Campaign, FunnelFact
@@ -207,3 +207,18 @@ def campaign_comparison(
 
 def _funnel(row: dict[str, Any], owner: Broadcast | Campaign, with_cost: bool) -> Funnel:
     return Funnel(_clean(dict(row)), cost=owner.cost if with_cost else None)
+
+
+def conversions_by_touchpoint(*, user: Any, **filters: Any) -> list[dict[str, Any]]:
+    """Orders converted (for `broadcast=` or `campaign=`) and their revenue per touchpoint
+    the customers were first won through, most revenue first; scoped by the order's store."""
+    from campaigns.models import Conversion
+
+    rows: Any = (
+        Conversion.objects.for_user(user)
+        .filter(**filters)
+        .values("touchpoint_id", "touchpoint__name", "touchpoint__channel__name")
+        .annotate(orders=Count("pk"), revenue=Sum("revenue"))
+        .order_by("-revenue", "touchpoint__name")
+    )
+    return list(rows)

@@ -21,17 +21,22 @@ REFUND_LOOKBACK = timedelta(days=90)
 
 ATTRIBUTE_SQL = """
 INSERT INTO campaigns_conversion (order_id, member_id, delivery_id, broadcast_id, campaign_id,
-                                  channel, store_id, guide_id, revenue, touched_at,
-                                  converted_at)
+                                  channel, store_id, guide_id, touchpoint_id, revenue,
+                                  touched_at, converted_at)
 SELECT DISTINCT ON (o.id)
        o.id, o.member_id, d.id, d.broadcast_id, s.campaign_id, d.channel, o.store_id,
-       o.guide_id, o.amount - o.refunded_amount, d.sent_at, o.paid_at
+       o.guide_id, won.touchpoint_id, o.amount - o.refunded_amount, d.sent_at, o.paid_at
 FROM members_order o
 JOIN campaigns_delivery d
   ON d.member_id = o.member_id AND d.status = 'sent'
  AND d.sent_at <= o.paid_at AND d.sent_at > o.paid_at - %(window)s
 JOIN campaigns_broadcast b ON b.id = d.broadcast_id
 LEFT JOIN campaigns_journeystep s ON s.id = b.journey_step_id
+LEFT JOIN LATERAL (
+    SELECT e.touchpoint_id FROM touchpoints_behaviourevent e
+    WHERE e.member_id = o.member_id AND e.touchpoint_id IS NOT NULL
+    ORDER BY e.occurred_at, e.id LIMIT 1
+) won ON true
 WHERE o.created_at > %(since)s AND o.created_at <= %(until)s
   AND o.member_id IS NOT NULL AND o.amount > o.refunded_amount
 ORDER BY o.id, d.sent_at DESC, d.id DESC

@@ -18,6 +18,7 @@ from campaigns.selectors.funnel import (
     BREAKDOWNS,
     Funnel,
     campaign_comparison,
+    conversions_by_touchpoint,
     funnel_breakdown,
     funnel_facts,
     funnel_totals,
@@ -160,6 +161,14 @@ def _funnel_page(
             "start": start,
             "end": end,
             "whole": whole,
+            "by_touchpoint": conversions_by_touchpoint(
+                user=user,
+                **{kind: owner},
+                # Messages sent in the range, as the funnel's days are.
+                touched_at__date__gte=start,
+                touched_at__date__lte=end,
+                **({"store_id": store_id} if store_id else {}),
+            ),
         },
     )
 

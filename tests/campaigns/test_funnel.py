@@ -17,6 +17,7 @@ from openpyxl import load_workbook
 from campaigns.models import (
     Broadcast,
     Campaign,
+    Conversion,
     Delivery,
     FunnelFact,
     JourneyStep,
@@ -344,3 +345,41 @@ def test_campaign_comparison_for_a_store_manager(org: Org, spring: Broadcast, cl
     client.force_login(org.hq_operator)
     empty = client.get("/hq/campaigns/compare/?from=2020-01-01&to=2020-01-31").content.decode()
     assert 'data-testid="compare-empty"' in empty
+
+
+def test_conversions_are_credited_to_the_touchpoint_the_customer_came_from(
+    org: Org, client: Any
+) -> None:
+    from touchpoints.models import BehaviourEvent, Channel, Touchpoint
+
+    now = timezone.now()
+    channel = Channel.objects.create(kind="wecom", name="企业微信", code="wecom")
+    first, later_tp = (
+        Touchpoint.objects.create(channel=channel, kind="qr_code", name=n, code=n, store=org.a1)
+        for n in ("门店活码", "海报活码")
+    )
+    member = org.member_of_guide_a1
+    for touchpoint, days in ((later_tp, 20), (first, 40), (None, 50)):
+        BehaviourEvent.objects.create(
+            member=member,
+            type="scan",
+            client_event_id=f"scan-{days}",
+            occurred_at=now - timedelta(days=days),
+            touchpoint=touchpoint,
+        )
+    b = make_broadcast(org, "会员日")
+    deliver(b, member, now - timedelta(days=1))
+    deliver(b, org.member_b1, now - timedelta(days=1))
+    buy(org, member, now - timedelta(hours=2), "300.00")
+    buy(org, org.member_b1, now - timedelta(hours=2), "50.00")
+    attribution_refresh()
+    funnel_refresh()
+    credited = dict(Conversion.objects.values_list("member_id", "touchpoint_id"))
+    assert credited == {member.pk: first.pk, org.member_b1.pk: None}
+
+    client.cookies["scrm_language"] = "en"
+    client.force_login(org.hq_operator)
+    page = client.get(f"/hq/broadcasts/{b.pk}/funnel/").content.decode()
+    table = page.split('data-testid="funnel-touchpoints"', 1)[1].split("</table>", 1)[0]
+    assert table.index("门店活码") < table.index("Unknown")
+    assert "<td>门店活码</td><td>企业微信</td><td>1</td><td>¥300.00</td>" in table
