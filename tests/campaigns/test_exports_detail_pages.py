@@ -104,6 +104,7 @@ def test_campaign_members_over_the_cap_say_so(
     )
     JourneyEnrollment.objects.create(campaign=campaign, member=org.member_b1, entered_at=now)
     monkeypatch.setattr("members.views.downloads.EXPORT_LIMIT", 0)
+    client.cookies["scrm_language"] = "en"  # the message, whatever the translation
     client.force_login(org.hq_operator)
     response = client.get(f"/hq/campaigns/{campaign.pk}/", {"format": "csv"})
     assert response.status_code == 302 and "Content-Disposition" not in response

@@ -178,6 +178,7 @@ def test_guide_customers_over_the_cap_says_so(
     client: Client, org: Org, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("members.views.downloads.EXPORT_LIMIT", 0)
+    client.cookies["scrm_language"] = "en"  # the message, whatever the translation
     client.force_login(org.store_manager_a1)
     response = client.get(f"/hq/guides/{org.guide_a1.pk}/", {"format": "csv"})
     assert response.status_code == 302

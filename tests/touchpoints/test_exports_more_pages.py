@@ -190,6 +190,7 @@ def test_touchpoint_events_over_the_cap_say_so(
         touchpoint=place,
     )
     monkeypatch.setattr("members.views.downloads.EXPORT_LIMIT", 0)
+    client.cookies["scrm_language"] = "en"  # the message, whatever the translation
     client.force_login(org.hq_operator)
     response = client.get(f"/hq/touchpoints/{place.pk}/", {"format": "xlsx"})
     assert response.status_code == 302 and "Content-Disposition" not in response
