@@ -1,12 +1,24 @@
-"""The member app's own profile sections."""
+"""The member app's own profile sections, and their tables as downloads: every row of
+the member's table (the page shows the latest), the page's columns, phones as shown."""
 
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
 from typing import Any
 
+from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from members import selectors
-from members.models import Order
-from members.profile_sections import profile_section
+from members.models import Order, can_see_full_phone, mask_phone
+from members.profile_sections import profile_section, profile_table
+
+Table = tuple[Sequence[Any], Iterable[Sequence[Any]]]
+
+
+def day(value: datetime | None) -> date | None:
+    """A moment as the local day the page shows (`|date:"Y-m-d"`)."""
+    return timezone.localdate(value) if value else None
 
 
 @profile_section(
@@ -102,3 +114,164 @@ def guide(member: Any, user: Any) -> dict[str, Any]:
         "tasks": guide_selectors.member_open_tasks(member),
         "assignments": guide_selectors.member_assignments(member),
     }
+
+
+# --- downloads ------------------------------------------------------------------------------
+
+
+@profile_table(key="identities")
+def identities_table(member: Any, user: Any) -> Table:
+    full = can_see_full_phone(user)
+
+    def value(identity: Any) -> str:
+        if identity.kind == "phone" and not full:
+            return mask_phone(identity.value)
+        return str(identity.value)
+
+    return (
+        [_("Kind"), _("App"), _("Value"), _("Source"), _("Linked at")],
+        (
+            [i.get_kind_display(), i.app, value(i), i.source, i.created_at]
+            for i in selectors.member_identities(member)
+        ),
+    )
+
+
+@profile_table(key="orders")
+def orders_table(member: Any, user: Any) -> Table:
+    return (
+        [_("Paid at"), _("Channel"), _("Order number"), _("Store"), _("Credited guide")]
+        + [_("Amount"), _("Refunded"), _("Status"), _("Items")],
+        (
+            [
+                order.paid_at,
+                order.get_channel_display(),
+                order.external_id,
+                order.store.name if order.store else "",
+                str(order.guide or ""),
+                order.amount,
+                order.refunded_amount or "",
+                order.get_status_display(),
+                "、".join(f"{line.product_name} × {line.quantity}" for line in order.lines.all()),
+            ]
+            for order in selectors.member_orders(member, limit=None)
+        ),
+    )
+
+
+@profile_table(key="lifecycle")
+def lifecycle_table(member: Any, user: Any) -> Table:
+    return (
+        [_("Changed at"), _("From"), _("To"), _("Reason")],
+        (
+            [c.changed_at, c.get_from_stage_display(), c.get_to_stage_display(), c.reason]
+            for c in selectors.member_lifecycle_history(member, limit=None)
+        ),
+    )
+
+
+@profile_table(key="merges")
+def merges_table(member: Any, user: Any) -> Table:
+    def status(merge: Any) -> str:
+        if merge.undone_at:
+            when = timezone.localtime(merge.undone_at).strftime("%Y-%m-%d %H:%M")
+            return gettext("undone %(when)s") % {"when": when}
+        return gettext("merged")
+
+    return (
+        [_("Merged at"), _("Merge"), _("By"), _("Status")],
+        (
+            [m.merged_at, f"#{m.dropped_id} → #{m.kept_id}", str(m.merged_by or ""), status(m)]
+            for m in selectors.member_merges(member)
+        ),
+    )
+
+
+@profile_table(key="ledger")
+def ledger_table(member: Any, user: Any) -> Table:
+    return (
+        [_("At"), _("Account"), _("Change"), _("Points"), _("Balance"), _("Source")]
+        + [_("Reason"), _("By")],
+        (
+            [
+                e.created_at,
+                e.account.get_kind_display(),
+                e.get_kind_display(),
+                e.amount,
+                e.balance_after,
+                e.source,
+                e.reason,
+                str(e.actor or ""),
+            ]
+            for e in selectors.member_ledger(member, limit=None)
+        ),
+    )
+
+
+@profile_table(key="tier-changes")
+def tier_changes_table(member: Any, user: Any) -> Table:
+    from members.models import TierChange
+
+    changes = TierChange.objects.filter(member=member).select_related("from_tier", "to_tier")
+    return (
+        [_("At"), _("Change"), _("From"), _("To"), _("Reason")],
+        (
+            [
+                c.changed_at,
+                c.get_kind_display(),
+                c.from_tier.name if c.from_tier else "",
+                c.to_tier.name if c.to_tier else "",
+                c.reason,
+            ]
+            for c in changes
+        ),
+    )
+
+
+@profile_table(key="coupons")
+def coupons_table(member: Any, user: Any) -> Table:
+    return (
+        [_("Code"), _("Coupon"), _("Status"), _("Issued"), _("Valid until"), _("Source")],
+        (
+            [
+                c.code,
+                c.template.name,
+                c.get_status_display(),
+                day(c.issued_at),
+                day(c.valid_until),
+                c.source,
+            ]
+            for c in selectors.member_coupons(member=member)
+        ),
+    )
+
+
+@profile_table(key="tag-log")
+def tag_log_table(member: Any, user: Any) -> Table:
+    return (
+        [_("When"), _("Tag"), _("Change"), _("Source"), _("By")],
+        (
+            [e.at, e.tag.name, e.get_action_display(), e.get_source_display(), str(e.actor or "")]
+            for e in selectors.member_tag_log(member, limit=None)
+        ),
+    )
+
+
+@profile_table(key="guide-history")
+def guide_history_table(member: Any, user: Any) -> Table:
+    from members.selectors import guides as guide_selectors
+
+    return (
+        [_("When"), _("From"), _("To"), _("Reason"), _("By"), _("Note")],
+        (
+            [
+                a.created_at,
+                str(a.from_guide or ""),
+                str(a.to_guide) if a.to_guide else gettext("store pool"),
+                a.get_reason_display(),
+                str(a.actor or ""),
+                a.note,
+            ]
+            for a in guide_selectors.member_assignments(member, limit=None)
+        ),
+    )

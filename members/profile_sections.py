@@ -3,11 +3,15 @@
 Each section is a template plus a function that builds its context; apps add theirs
 with `@profile_section(...)` in their own `profile.py`, so the profile grows (tier,
 points, tags, guide, messages, behaviour trail) without one giant template.
+
+A section's table downloads (`?table=<key>&format=csv|xlsx` on the profile) through a
+function registered with `@profile_table(key=...)`: it returns the header and every row
+of that member's table (the page may show only the latest), with the page's columns.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +37,28 @@ def profile_section(
 ) -> Callable[[SectionContext], SectionContext]:
     def register(func: SectionContext) -> SectionContext:
         PROFILE_SECTIONS[key] = ProfileSection(key, title, template, order, func)
+        return func
+
+    return register
+
+
+TableRows = Callable[[Any, Any], tuple[Sequence[Any], Iterable[Sequence[Any]]]]
+
+
+@dataclass(frozen=True)
+class ProfileTable:
+    key: str
+    rows: TableRows
+
+
+PROFILE_TABLES: dict[str, ProfileTable] = {}
+
+
+def profile_table(*, key: str) -> Callable[[TableRows], TableRows]:
+    """Register `func(member, user) -> (header, rows)` as the download `?table=<key>`."""
+
+    def register(func: TableRows) -> TableRows:
+        PROFILE_TABLES[key] = ProfileTable(key, func)
         return func
 
     return register

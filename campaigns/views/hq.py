@@ -30,7 +30,7 @@ from campaigns.services.broadcasts import (
 from campaigns.services.planning import broadcast_preview
 from members.services.errors import MemberError
 from scrm.core.access import hq_required
-from scrm.core.exports import table_download, wanted_format
+from scrm.core.exports import table_download, wanted_format, wanted_table
 
 
 def _broadcast(request: HttpRequest, pk: int) -> Broadcast:
@@ -127,9 +127,30 @@ def broadcast_new(request: HttpRequest) -> HttpResponse:
     return render(request, "campaigns/hq/broadcast_new.html", {"form": form})
 
 
+def _guide_tasks(request: HttpRequest, broadcast: Broadcast) -> list[GuideSendTask]:
+    return list(
+        GuideSendTask.objects.for_user(request.user)
+        .filter(broadcast=broadcast)
+        .select_related("guide")
+        .order_by("guide__username")
+    )
+
+
 @hq_required
 def broadcast_detail(request: HttpRequest, pk: int) -> HttpResponse:
     broadcast = _broadcast(request, pk)
+    if file_format := wanted_format(request):
+        if wanted_table(request) != "guide-tasks":
+            raise Http404
+        return table_download(
+            file_format=file_format,
+            filename=f"broadcast-{broadcast.pk}-guides",
+            header=[_("Guide"), _("Customers"), _("Sent in WeCom")],
+            rows=(
+                [str(task.guide), task.recipients, task.confirmed_at or _("Not yet")]
+                for task in _guide_tasks(request, broadcast)
+            ),
+        )
     counts = dict(
         broadcast.deliveries.values_list("status")
         .annotate(n=Count("pk"))
@@ -149,12 +170,7 @@ def broadcast_detail(request: HttpRequest, pk: int) -> HttpResponse:
     ):
         preview = broadcast_preview(broadcast=broadcast)
     user: Any = request.user
-    guide_tasks: Any = list(
-        GuideSendTask.objects.for_user(user)
-        .filter(broadcast=broadcast)
-        .select_related("guide")
-        .order_by("guide__username")
-    )
+    guide_tasks = _guide_tasks(request, broadcast)
     return render(
         request,
         "campaigns/hq/broadcast_detail.html",

@@ -12,6 +12,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 from django.views.decorators.http import require_http_methods, require_POST
@@ -44,6 +45,7 @@ from campaigns.services.journeys import (
     campaigns_for_user,
 )
 from members.services.errors import MemberError
+from members.views.downloads import over_the_cap
 from scrm.core.access import hq_required
 from scrm.core.exports import table_download, wanted_format
 from scrm.core.params import positive_int
@@ -175,6 +177,33 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .select_related("member")
         .order_by("-entered_at", "-id")
     )
+    if file_format := wanted_format(request):
+        # Every member who entered (the page shows 50 at a time), as the page shows them.
+        if refused := over_the_cap(
+            request,
+            enrollments.count(),
+            too_many=_("%(count)s members entered: downloads hold at most %(limit)s."),
+            back=reverse("hq:campaign", args=[campaign.pk]),
+        ):
+            return refused
+        return table_download(
+            file_format=file_format,
+            filename=f"campaign-{campaign.pk}-members",
+            header=[_("Member"), _("State"), _("Step"), _("Entered"), _("Next step at")]
+            + [_("Finished")],
+            rows=(
+                [
+                    str(e.member),
+                    e.get_state_display()
+                    + (f" · {e.get_exit_reason_display()}" if e.exit_reason else ""),
+                    e.position,
+                    e.entered_at,
+                    e.next_run_at,
+                    e.finished_at,
+                ]
+                for e in enrollments.iterator(chunk_size=2000)
+            ),
+        )
     page = Paginator(enrollments, 50).get_page(request.GET.get("page"))
     user: Any = request.user
     return render(

@@ -81,7 +81,7 @@ def member_identities(member: Member) -> QuerySet[Identity]:
     return Identity.objects.filter(member=member).order_by("kind", "app", "value")
 
 
-def member_orders(member: Member, *, limit: int = 20) -> list[Order]:
+def member_orders(member: Member, *, limit: int | None = 20) -> list[Order]:
     return list(
         Order.objects.filter(member=member)
         .select_related("store", "guide")
@@ -90,7 +90,7 @@ def member_orders(member: Member, *, limit: int = 20) -> list[Order]:
     )
 
 
-def member_lifecycle_history(member: Member, *, limit: int = 20) -> list[LifecycleChange]:
+def member_lifecycle_history(member: Member, *, limit: int | None = 20) -> list[LifecycleChange]:
     return list(
         LifecycleChange.objects.filter(member=member).order_by("-changed_at", "-pk")[:limit]
     )
@@ -183,7 +183,7 @@ def points_liability(*, user: Any = None) -> dict[str, int]:
     return {name: int(value or 0) for name, value in totals.items()}
 
 
-def member_ledger(member: Member, limit: int = 20) -> QuerySet[LedgerEntry]:
+def member_ledger(member: Member, limit: int | None = 20) -> QuerySet[LedgerEntry]:
     return (
         LedgerEntry.objects.filter(account__member=member)
         .select_related("account", "actor", "lot")
@@ -320,7 +320,7 @@ def member_tags(member: Member) -> list[Any]:
     )
 
 
-def member_tag_log(member: Member, *, limit: int = 20) -> list[Any]:
+def member_tag_log(member: Member, *, limit: int | None = 20) -> list[Any]:
     from members.models import MemberTagLog
 
     return list(
@@ -495,8 +495,8 @@ def rfm_overview(*, user: Any, now: datetime | None = None) -> dict[str, Any]:
     }
 
 
-def rfm_movements(*, days: int = 30) -> list[Any]:
+def rfm_movements(*, days: int = 30, limit: int | None = 200) -> list[Any]:
     from members.models import RfmMovement
 
     since = timezone.localdate() - timedelta(days=days)
-    return list(RfmMovement.objects.filter(day__gte=since).order_by("-day", "-members")[:200])
+    return list(RfmMovement.objects.filter(day__gte=since).order_by("-day", "-members")[:limit])

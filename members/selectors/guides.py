@@ -155,7 +155,7 @@ def member_open_tasks(member: Member) -> list[FollowUpTask]:
     )
 
 
-def member_assignments(member: Member, *, limit: int = 50) -> list[GuideAssignment]:
+def member_assignments(member: Member, *, limit: int | None = 50) -> list[GuideAssignment]:
     return list(
         GuideAssignment.objects.filter(member=member).select_related(
             "from_guide", "to_guide", "actor", "store"

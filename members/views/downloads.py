@@ -1,6 +1,8 @@
 """Member tables as downloads: the member list, a segment's members. Both go through the
 import-export `MemberExportResource` (its columns, phones masked for whoever lacks
-`view_full_phone`) and the shared `table_download`, capped at EXPORT_LIMIT rows."""
+`view_full_phone`) and the shared `table_download`, capped at EXPORT_LIMIT rows.
+Other tables that list members (a guide's customers, a campaign's entrants, events)
+keep their page's columns and use the same cap through `over_the_cap`."""
 
 from __future__ import annotations
 
@@ -18,6 +20,17 @@ from scrm.core.exports import table_download
 EXPORT_LIMIT = 50_000
 
 
+def over_the_cap(
+    request: HttpRequest, total: int, *, too_many: Any, back: str
+) -> HttpResponse | None:
+    """None when `total` rows may be downloaded; else a redirect to `back` carrying the
+    message `too_many % {"count", "limit"}`. For every table that lists members."""
+    if total <= EXPORT_LIMIT:
+        return None
+    messages.error(request, too_many % {"count": f"{total:,}", "limit": f"{EXPORT_LIMIT:,}"})
+    return redirect(back)
+
+
 def member_download(
     request: HttpRequest,
     members: QuerySet[Member],
@@ -29,10 +42,8 @@ def member_download(
 ) -> HttpResponse:
     """`members` (already scoped and filtered) as CSV/XLSX, or back to `back` with the
     message `too_many % {"count", "limit"}` when more than EXPORT_LIMIT match."""
-    total = members.count()
-    if total > EXPORT_LIMIT:
-        messages.error(request, too_many % {"count": f"{total:,}", "limit": f"{EXPORT_LIMIT:,}"})
-        return redirect(back)
+    if refused := over_the_cap(request, members.count(), too_many=too_many, back=back):
+        return refused
     dataset = MemberExportResource(user=request.user).export(queryset=members)
     return table_download(
         file_format=file_format, filename=filename, header=dataset.headers, rows=dataset

@@ -33,6 +33,7 @@ from members.services.guides import (
     tasks_create_for_members,
 )
 from members.services.segments import segment_members
+from members.views.downloads import over_the_cap
 from scrm.core.access import head_office_required, hq_required
 from scrm.core.exports import table_download, wanted_format, wanted_table
 from scrm.core.params import positive_int
@@ -124,6 +125,39 @@ def guide_detail(request: HttpRequest, guide_id: int) -> HttpResponse:
         .select_related("home_store")
         .order_by("name", "pk")
     )
+    open_tasks = guide_selectors.hq_task_list(
+        user=request.user, status=TaskStatus.OPEN, guide_id=guide.pk
+    )
+    if file_format := wanted_format(request):
+        if wanted_table(request) == "tasks":
+            return table_download(
+                file_format=file_format,
+                filename=f"guide-{guide.pk}-open-tasks",
+                header=[_("Due"), _("Task"), _("Customer"), _("Overdue")],
+                rows=(
+                    [task.due_on, task_text(task), str(task.member), task.is_overdue]
+                    for task in open_tasks
+                ),
+            )
+        if refused := over_the_cap(
+            request,
+            customers.count(),
+            too_many=_(
+                "%(count)s customers: downloads hold at most %(limit)s; "
+                "transfer some to a colleague or download the member list by store."
+            ),
+            back=reverse("hq:guide", args=[guide.pk]),
+        ):
+            return refused
+        return table_download(
+            file_format=file_format,
+            filename=f"guide-{guide.pk}-customers",
+            header=[_("Name"), _("Phone"), _("Stage"), _("Store")],
+            rows=(
+                [m.name, m.masked_phone, m.get_lifecycle_stage_display(), m.home_store or ""]
+                for m in customers.iterator(chunk_size=2000)
+            ),
+        )
     page = Paginator(customers, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
@@ -135,9 +169,7 @@ def guide_detail(request: HttpRequest, guide_id: int) -> HttpResponse:
             "transfer_form": TransferForm(
                 guides=guide_selectors.colleagues(guide=guide, user=request.user)
             ),
-            "tasks": guide_selectors.hq_task_list(
-                user=request.user, status=TaskStatus.OPEN, guide_id=guide.pk
-            )[:50],
+            "tasks": open_tasks[:50],
         },
     )
 

@@ -12,12 +12,12 @@ from django.views.decorators.http import require_http_methods, require_POST
 from members import selectors
 from members.forms import MemberFilterForm
 from members.models import MemberMerge, MergeSuggestion, can_see_full_phone
-from members.profile_sections import sections_for
+from members.profile_sections import PROFILE_TABLES, sections_for
 from members.services import merge as merge_services
 from members.services.errors import MemberError
 from members.views.downloads import member_download
 from scrm.core.access import head_office_required, hq_required
-from scrm.core.exports import table_download, wanted_format
+from scrm.core.exports import table_download, wanted_format, wanted_table
 
 # Merging people and running imports touch many records: head-office roles only.
 head_office_only = head_office_required(
@@ -85,6 +85,17 @@ def member_profile(request: HttpRequest, member_id: int) -> HttpResponse:
     member = selectors.member_for_profile(user=request.user, member_id=member_id)
     if member is None:
         raise Http404
+    if file_format := wanted_format(request):
+        table = PROFILE_TABLES.get(wanted_table(request))
+        if table is None:
+            raise Http404
+        header, rows = table.rows(member, request.user)
+        return table_download(
+            file_format=file_format,
+            filename=f"member-{member.pk}-{table.key}",
+            header=header,
+            rows=rows,
+        )
     return render(
         request,
         "members/hq/member_profile.html",

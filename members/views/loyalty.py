@@ -10,6 +10,8 @@ from django.contrib import messages
 from django.db import models
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
@@ -32,6 +34,7 @@ from members.services.loyalty_settings import loyalty_setting_save
 from members.services.points import points_adjust
 from members.services.tiers import tier_set_manual
 from scrm.core.access import head_office_required
+from scrm.core.exports import table_download, wanted_format, wanted_table
 
 head_office_only = head_office_required(
     gettext_lazy("Only head-office staff can change loyalty settings and points.")
@@ -47,8 +50,146 @@ SETTINGS: dict[str, tuple[type[models.Model], type[forms.ModelForm], Any]] = {
 }
 
 
+def _days(days: int) -> str:
+    return _("%(days)s days") % {"days": days}
+
+
+def _on_off(active: bool, on: str = "active") -> str:
+    return _(on) if active else _("off")
+
+
+def _benefits(tier: Tier) -> str:
+    parts = []
+    if tier.discount_rate < 1:
+        parts.append(_("discount ×%(rate)s") % {"rate": tier.discount_rate})
+    if tier.points_multiplier != 1:
+        parts.append(_("points ×%(m)s") % {"m": tier.points_multiplier})
+    if tier.free_delivery:
+        parts.append(_("free delivery"))
+    if tier.priority_service:
+        parts.append(_("priority service"))
+    if tier.birthday_coupon:
+        parts.append(f"{_('birthday gift')}: {tier.birthday_coupon.name}")
+    return " ".join(parts)
+
+
+def _earn_points(rule: EarnRule) -> str:
+    parts = [str(rule.points)] if rule.points else []
+    if rule.points_per_yuan:
+        parts.append(_("%(p)s per yuan") % {"p": rule.points_per_yuan})
+    return " ".join(parts)
+
+
+def _coupon_kind(template: CouponTemplate) -> str:
+    text = template.get_kind_display()
+    if template.amount_off:
+        text += f" ¥{template.amount_off}"
+    if template.percent_off:
+        text += f" {template.percent_off}%"
+    if template.gift:
+        text += f" {template.gift}"
+    return text
+
+
+# The settings page's tables as downloads, by `?table=` (the tiers are the page's first).
+LOYALTY_TABLES: dict[str, Any] = {
+    "": lambda: (
+        "tiers",
+        [_("Rank"), _("Name"), _("To enter"), _("To keep"), _("Valid"), _("Grace")]
+        + [_("Benefits")],
+        (
+            [
+                tier.rank,
+                tier.name,
+                _("%(points)s in %(days)s days")
+                % {"points": tier.threshold, "days": tier.window_days},
+                tier.retain_threshold,
+                _days(tier.valid_days),
+                _days(tier.grace_days),
+                _benefits(tier),
+            ]
+            for tier in Tier.objects.select_related("birthday_coupon").order_by("rank")
+        ),
+    ),
+    "earn-rules": lambda: (
+        "earn-rules",
+        [_("Event"), _("Account"), _("Points"), _("Daily cap"), _("Monthly cap"), _("Valid")]
+        + [_("Status")],
+        (
+            [
+                rule.get_event_display(),
+                rule.get_account_display(),
+                _earn_points(rule),
+                rule.daily_cap or "",
+                rule.monthly_cap or "",
+                _days(rule.valid_days) if rule.valid_days else _("never expire"),
+                _on_off(rule.active),
+            ]
+            for rule in EarnRule.objects.order_by("event")
+        ),
+    ),
+    "bonus-periods": lambda: (
+        "bonus-periods",
+        [_("Name"), _("From"), _("To"), _("Multiplier"), _("Events")],
+        (
+            [
+                bonus.name,
+                bonus.starts_at,
+                bonus.ends_at,
+                f"×{bonus.multiplier}",
+                "、".join(bonus.events) or _("all events"),
+            ]
+            for bonus in BonusPeriod.objects.order_by("-starts_at")
+        ),
+    ),
+    "coupon-templates": lambda: (
+        "coupon-templates",
+        [_("Name"), _("Kind"), _("Valid"), _("Issued"), capfirst(_("total issued"))]
+        + [_("Status")],
+        (
+            [
+                template.name,
+                _coupon_kind(template),
+                _days(template.valid_days),
+                template.issued_count,
+                template.total_limit or "",
+                _on_off(template.active),
+            ]
+            for template in CouponTemplate.objects.order_by("-active", "name")
+        ),
+    ),
+    "rewards": lambda: (
+        "rewards",
+        [_("Reward"), _("Points"), _("Stock"), _("Per member"), _("Lowest tier"), _("Until")]
+        + [_("Status")],
+        (
+            [
+                reward.name,
+                reward.points_price,
+                reward.stock,
+                reward.per_member_limit or "",
+                reward.min_tier.name if reward.min_tier else "",
+                timezone.localdate(reward.available_until) if reward.available_until else "",
+                _on_off(reward.active, on="on sale"),
+            ]
+            for reward in Reward.objects.select_related("min_tier").order_by(
+                "-active", "points_price"
+            )
+        ),
+    ),
+}
+
+
 @head_office_only
 def settings_overview(request: HttpRequest) -> HttpResponse:
+    if file_format := wanted_format(request):
+        table = LOYALTY_TABLES.get(wanted_table(request))
+        if table is None:
+            raise Http404
+        filename, header, rows = table()
+        return table_download(
+            file_format=file_format, filename=f"loyalty-{filename}", header=header, rows=rows
+        )
     return render(
         request,
         "members/hq/loyalty/settings.html",

@@ -400,6 +400,16 @@ def segment_upload_result(request: HttpRequest, pk: int) -> HttpResponse:
     summary = segment_list_summary(segment=segment)
     if summary is None:
         raise Http404
+    if file_format := wanted_format(request):
+        # Every rejected row (the page shows the first UPLOAD_SAMPLE).
+        return table_download(
+            file_format=file_format,
+            filename=f"segment-{segment.pk}-rejected",
+            header=[_("Row"), _("Value"), _("Reason")],
+            rows=(
+                [row.row, row.value, row.reason] for row in segment_list_rejected(segment=segment)
+            ),
+        )
     return render(
         request,
         "members/hq/segments/upload_result.html",

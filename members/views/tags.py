@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
@@ -22,7 +23,7 @@ from members.services.tags import (
     tags_bulk_by_staff,
 )
 from scrm.core.access import head_office_required, hq_required
-from scrm.core.exports import table_download, wanted_format
+from scrm.core.exports import table_download, wanted_format, wanted_table
 from scrm.core.params import positive_int
 
 head_office_only = head_office_required(
@@ -30,9 +31,48 @@ head_office_only = head_office_required(
 )
 
 
+def _on_off(active: bool) -> str:
+    return _("active") if active else _("off")
+
+
 @head_office_only
 def tag_overview(request: HttpRequest) -> HttpResponse:
     groups = TagGroup.objects.prefetch_related("tags").order_by("position", "name")
+    rules = AutoTagRule.objects.select_related("tag__group").order_by("name")
+    if file_format := wanted_format(request):
+        table = wanted_table(request)
+        if table == "rules":
+            return table_download(
+                file_format=file_format,
+                filename="auto-tag-rules",
+                header=[_("Rule"), _("Tag"), _("Status"), _("Last run"), _("Added")]
+                + [_("Removed")],
+                rows=(
+                    [
+                        rule.name,
+                        str(rule.tag),
+                        _("on") if rule.active else _("off"),
+                        rule.last_run_at,
+                        rule.last_added if rule.last_run_at else "",
+                        rule.last_removed if rule.last_run_at else "",
+                    ]
+                    for rule in rules
+                ),
+            )
+        # "group-<pk>": one group's tags, with how many members in scope hold each.
+        group = groups.filter(pk=positive_int(table.removeprefix("group-")) or 0).first()
+        if group is None or not table.startswith("group-"):
+            raise Http404
+        counts = selectors.tag_holder_counts(user=request.user)
+        return table_download(
+            file_format=file_format,
+            filename=f"tags-{group.pk}",
+            header=[_("Tag"), capfirst(_("description")), _("Members"), _("Status")],
+            rows=(
+                [tag.name, tag.description, counts.get(tag.pk, 0), _on_off(tag.active)]
+                for tag in group.tags.all()
+            ),
+        )
     counts = selectors.tag_holder_counts(user=request.user)
     return render(
         request,
@@ -41,12 +81,13 @@ def tag_overview(request: HttpRequest) -> HttpResponse:
             "groups": [
                 {
                     "group": group,
+                    "table": f"group-{group.pk}",
                     "tags": [(tag, counts.get(tag.pk, 0)) for tag in group.tags.all()],
                 }
                 for group in groups
             ],
             "coverage": selectors.tag_coverage(user=request.user),
-            "rules": AutoTagRule.objects.select_related("tag__group").order_by("name"),
+            "rules": rules,
         },
     )
 

@@ -22,8 +22,9 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from members.services.errors import MemberError
+from members.views.downloads import over_the_cap
 from scrm.core.access import head_office_required, hq_required
-from scrm.core.exports import table_download, wanted_format
+from scrm.core.exports import table_download, wanted_format, wanted_table
 from scrm.org.models import Staff
 from touchpoints.forms import (
     ChannelForm,
@@ -153,8 +154,45 @@ def touchpoint_detail(request: HttpRequest, pk: int) -> HttpResponse:
         BehaviourEvent.objects.for_user(request.user)
         .filter(touchpoint=touchpoint)
         .select_related("member")
-        .order_by("-occurred_at", "-pk")[:20]
+        .order_by("-occurred_at", "-pk")
     )
+    if file_format := wanted_format(request):
+        if wanted_table(request) == "rotation":
+            if qr is None:
+                raise Http404
+            return table_download(
+                file_format=file_format,
+                filename=f"touchpoint-{touchpoint.pk}-rotation",
+                header=["#", _("Guide"), _("Daily cap"), _("Customers today")]
+                + [capfirst(_("next in rotation"))],
+                rows=(
+                    [
+                        n,
+                        str(row["slot"].guide),
+                        row["slot"].daily_cap or _("no cap"),
+                        row["today"],
+                        n - 1 == qr.next_position,
+                    ]
+                    for n, row in enumerate(rotation, start=1)
+                ),
+            )
+        # Every event in the viewer's scope (the page shows the latest 20).
+        if refused := over_the_cap(
+            request,
+            events.count(),
+            too_many=_("%(count)s events: downloads hold at most %(limit)s."),
+            back=reverse("hq:touchpoint", args=[touchpoint.pk]),
+        ):
+            return refused
+        return table_download(
+            file_format=file_format,
+            filename=f"touchpoint-{touchpoint.pk}-events",
+            header=[_("When"), _("Event"), _("Member")],
+            rows=(
+                [event.occurred_at, event.get_type_display(), str(event.member)]
+                for event in events.iterator(chunk_size=2000)
+            ),
+        )
     return render(
         request,
         "touchpoints/hq/touchpoint_detail.html",
@@ -163,7 +201,7 @@ def touchpoint_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "qr": qr,
             "qr_url": qr_landing_url(qr) if qr else "",
             "rotation": rotation,
-            "events": events,
+            "events": events[:20],
         },
     )
 
@@ -281,14 +319,21 @@ def event_clients(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, _("Created “%(name)s”.") % {"name": client})
             form = EventClientForm()
+    clients = EventClient.objects.select_related("channel").order_by("name")
+    if request.method == "GET" and (file_format := wanted_format(request)):
+        return table_download(
+            file_format=file_format,
+            filename="event-clients",
+            header=[_("Name"), _("Channel"), _("Key ends with"), _("Status")],
+            rows=(
+                [c.name, str(c.channel), f"…{c.key_hint}", _("Active") if c.active else _("Off")]
+                for c in clients
+            ),
+        )
     return render(
         request,
         "touchpoints/hq/event_clients.html",
-        {
-            "form": form,
-            "new_key": new_key,
-            "clients": EventClient.objects.select_related("channel").order_by("name"),
-        },
+        {"form": form, "new_key": new_key, "clients": clients},
     )
 
 

@@ -13,7 +13,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from members.services.errors import MemberError
+from members.views.downloads import over_the_cap
 from scrm.core.access import hq_required
+from scrm.core.exports import table_download, wanted_format, wanted_table
 from scrm.core.params import positive_int
 from scrm.org.models import Staff
 from touchpoints import selectors
@@ -22,9 +24,61 @@ from touchpoints.services.feedback import ticket_update
 from touchpoints.views.health import date_range
 
 
+def _feedback_download(
+    request: HttpRequest, file_format: str, start: Any, end: Any
+) -> HttpResponse:
+    """The page's three tables over the same dates and scope, every row (the page shows
+    ten of each): "" problems in negative answers, "tickets" by category, "negative"."""
+    user = request.user
+    table = wanted_table(request)
+    if table == "tickets":
+        ranking = selectors.ticket_ranking(
+            selectors.feedback_tickets(user=user, start=start, end=end)
+        )
+        return table_download(
+            file_format=file_format,
+            filename="feedback-ticket-categories",
+            header=["#", _("Category"), _("Tickets")],
+            rows=([n, row["category__name"], row["n"]] for n, row in enumerate(ranking, 1)),
+        )
+    responses = selectors.feedback_responses(user=user, start=start, end=end)
+    if table == "negative":
+        answers = selectors.negative_answers(responses)
+        query = request.GET.copy()
+        for key in ("format", "table"):
+            query.pop(key, None)
+        if refused := over_the_cap(
+            request,
+            answers.count(),
+            too_many=_("%(count)s answers: narrow the dates to %(limit)s or fewer to export."),
+            back=f"{request.path}?{query.urlencode()}",
+        ):
+            return refused
+        return table_download(
+            file_format=file_format,
+            filename="feedback-negative-answers",
+            header=[_("When"), _("Survey"), _("Score"), _("Member"), _("Store"), _("Comment")],
+            rows=(
+                [r.submitted_at, str(r.survey), r.score, str(r.member), r.store or "", r.comment]
+                for r in answers.iterator(chunk_size=2000)
+            ),
+        )
+    return table_download(
+        file_format=file_format,
+        filename="feedback-problems",
+        header=["#", _("Category"), _("Answers")],
+        rows=(
+            [n, row["categories__name"], row["n"]]
+            for n, row in enumerate(selectors.problem_ranking(responses), 1)
+        ),
+    )
+
+
 @hq_required
 def feedback(request: HttpRequest) -> HttpResponse:
     start, end = date_range(request)
+    if file_format := wanted_format(request):
+        return _feedback_download(request, file_format, start, end)
     return render(
         request,
         "touchpoints/hq/feedback.html",
@@ -40,9 +94,30 @@ def feedback(request: HttpRequest) -> HttpResponse:
 def tickets(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     status = status if status in TicketStatus.values else ""
-    page = Paginator(selectors.ticket_list(user=request.user, status=status), 50).get_page(
-        request.GET.get("page")
-    )
+    tickets = selectors.ticket_list(user=request.user, status=status)
+    if file_format := wanted_format(request):
+        now = timezone.now()
+        return table_download(
+            file_format=file_format,
+            filename="tickets",
+            header=["#", _("Subject"), _("Category"), _("Member"), _("Store or department")]
+            + [_("Assignee"), _("Status"), _("Due"), _("Overdue")],
+            rows=(
+                [
+                    t.pk,
+                    t.subject,
+                    str(t.category or ""),
+                    str(t.member),
+                    str(t.store or t.department or _("Head office")),
+                    str(t.assignee or ""),
+                    t.get_status_display(),
+                    t.due_at,
+                    t.status != TicketStatus.RESOLVED and t.due_at < now,
+                ]
+                for t in tickets.iterator(chunk_size=2000)
+            ),
+        )
+    page = Paginator(tickets, 50).get_page(request.GET.get("page"))
     return render(
         request,
         "touchpoints/hq/tickets.html",

@@ -129,7 +129,24 @@ def import_template(request: HttpRequest, kind: str) -> HttpResponse:
 
 @head_office_only
 def mapping_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "touchpoints/hq/mappings.html", {"mappings": selectors.mapping_list()})
+    mappings = selectors.mapping_list()
+    if file_format := wanted_format(request):
+        return table_download(
+            file_format=file_format,
+            filename="import-mappings",
+            header=[_("Source"), _("Data"), _("Fields"), _("Updated"), _("By")],
+            rows=(
+                [
+                    m.get_source_display(),
+                    m.get_kind_display(),
+                    len(m.columns),
+                    m.updated_at,
+                    str(m.updated_by or ""),
+                ]
+                for m in mappings
+            ),
+        )
+    return render(request, "touchpoints/hq/mappings.html", {"mappings": mappings})
 
 
 @head_office_only

@@ -7,6 +7,7 @@ from django.views.decorators.http import require_POST
 from scrm.core import selectors, services
 from scrm.core.access import hq_required
 from scrm.core.board import board_for, panels_for
+from scrm.core.exports import table_download, wanted_format
 from scrm.core.health import check_all
 
 
@@ -21,6 +22,25 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @hq_required
 def system_status(request: HttpRequest) -> HttpResponse:
+    if file_format := wanted_format(request):
+        # Every ping (the page shows the latest 10), without checking the services.
+        return table_download(
+            file_format=file_format,
+            filename="worker-pings",
+            header=["#", _("Requested"), _("By"), _("Status"), _("Worker")],
+            rows=(
+                [
+                    ping.pk,
+                    ping.requested_at,
+                    str(ping.requested_by or ""),
+                    _("done in %(s)s s") % {"s": f"{ping.round_trip_seconds:.2f}"}
+                    if ping.round_trip_seconds is not None
+                    else _("waiting for a worker"),
+                    ping.worker_hostname,
+                ]
+                for ping in selectors.worker_ping_list(limit=None)
+            ),
+        )
     healthy, report = check_all()
     context = {"healthy": healthy, "report": report, "pings": selectors.worker_ping_list()}
     template = "hq/_pings.html" if request.htmx else "hq/system.html"  # type: ignore[attr-defined]
