@@ -47,7 +47,7 @@ from campaigns.services.journeys import (
 from members.services.errors import MemberError
 from members.views.downloads import over_the_cap
 from scrm.core.access import hq_required
-from scrm.core.exports import table_download, wanted_format
+from scrm.core.exports import table_download, wanted_format, wanted_table
 from scrm.core.params import positive_int
 
 
@@ -177,7 +177,10 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .select_related("member")
         .order_by("-entered_at", "-id")
     )
-    if file_format := wanted_format(request):
+    file_format = wanted_format(request)
+    if file_format and wanted_table(request) == "steps":
+        return _steps_download(campaign, file_format)
+    if file_format:
         # Every member who entered (the page shows 50 at a time), as the page shows them.
         if refused := over_the_cap(
             request,
@@ -220,6 +223,50 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
             and campaign.status in (CampaignStatus.DRAFT, CampaignStatus.PAUSED),
             "can_edit": campaign.status in (CampaignStatus.DRAFT, CampaignStatus.PAUSED),
         },
+    )
+
+
+def _steps_download(campaign: Campaign, file_format: str) -> HttpResponse:
+    reasons = dict(SuppressionReason.choices)
+
+    def describe(step: Any) -> str:
+        text = str(step.get_kind_display())
+        if step.kind == "send":
+            return f"{text}: {step.get_channel_display()} · {step.material.title}"
+        if step.kind == "wait":
+            return f"{text}: {step.wait_hours} h"
+        if step.kind == "branch":
+            return f"{text}: {step.get_condition_display()} {step.tag or ''}".rstrip()
+        return text
+
+    return table_download(
+        file_format=file_format,
+        filename=f"campaign-{campaign.pk}-steps",
+        header=[
+            "#",
+            _("Step"),
+            _("Entered"),
+            _("Sent"),
+            _("Waiting"),
+            _("Control group"),
+            _("Not sent"),
+            _("Bought after"),
+        ],
+        rows=(
+            [
+                f.step.position,
+                describe(f.step),
+                f.entered,
+                f.sent,
+                f.waiting,
+                f.held_out,
+                " · ".join(
+                    f"{n} {reasons.get(reason, reason)}" for reason, n in f.suppressed.items()
+                ),
+                f.converted,
+            ]
+            for f in campaign_step_figures(campaign)
+        ),
     )
 
 

@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from members import selectors
@@ -62,7 +63,13 @@ def _rfm_download(request: HttpRequest, file_format: str, is_hq: bool) -> HttpRe
     return table_download(
         file_format=file_format,
         filename="rfm-classes",
-        header=[_("Class"), "R F M", _("Members"), _("Share"), _("Spend in window")]
+        header=[
+            _("Class"),
+            "R F M",
+            _("Members"),
+            pgettext("proportion", "Share"),
+            _("Spend in window"),
+        ]
         + [_("Average")],
         rows=(
             [row["name"], row["code"], row["members"], f"{row['share']}%"]

@@ -110,3 +110,50 @@ def test_campaign_members_over_the_cap_say_so(
     assert response.status_code == 302 and "Content-Disposition" not in response
     page = client.get(response["Location"]).content.decode()
     assert "1 members entered: downloads hold at most 0." in page
+
+
+@pytest.mark.parametrize("file_format", FORMATS)
+def test_campaign_steps_download(client: Client, org: Org, file_format: str) -> None:
+    from campaigns.models import JourneyStep, Material
+
+    now = timezone.now()
+    campaign = Campaign.objects.create(
+        name="新会员欢迎",
+        template="welcome",
+        starts_at=now,
+        ends_at=now + timedelta(days=30),
+        created_by=org.hq_operator,
+        trigger="registered",
+    )
+    material = Material.objects.create(kind="text", title="欢迎", body="欢迎")
+    JourneyStep.objects.create(
+        campaign=campaign, position=1, kind="send", channel="inbox", material=material
+    )
+    JourneyStep.objects.create(campaign=campaign, position=2, kind="wait", wait_hours=24)
+    client.cookies["scrm_language"] = "en"
+    client.force_login(org.hq_operator)
+    rows = table(
+        client.get(f"/hq/campaigns/{campaign.pk}/", {"table": "steps", "format": file_format})
+    )
+    assert rows[0] == [
+        "#",
+        "Step",
+        "Entered",
+        "Sent",
+        "Waiting",
+        "Control group",
+        "Not sent",
+        "Bought after",
+    ]
+    assert [r[:2] for r in rows[1:]] == [
+        ["1", "Send a message: In-app inbox · 欢迎"],
+        ["2", "Wait: 24 h"],
+    ]
+    assert [r[2:] for r in rows[1:]] == [["0", "0", "0", "0", "", "0"]] * 2
+    client.force_login(org.store_manager_a1)  # head office's campaign: not theirs
+    assert (
+        client.get(
+            f"/hq/campaigns/{campaign.pk}/", {"table": "steps", "format": file_format}
+        ).status_code
+        == 404
+    )

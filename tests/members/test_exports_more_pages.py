@@ -203,7 +203,7 @@ def test_tag_overview_downloads_rules_and_each_group(
     rows = table(client.get("/hq/tags/", {"table": f"group-{tag.group_id}", "format": file_format}))
     assert rows == [
         ["标签", "说明", "会员", "状态"],
-        ["爱口红", "常买口红", "2", "在职"],
+        ["爱口红", "常买口红", "2", "启用"],
         ["爱香水", "", "0", "停用"],
     ]
     rules = table(client.get("/hq/tags/", {"table": "rules", "format": file_format}))
@@ -222,7 +222,7 @@ def test_rfm_page_downloads_its_tables(client: Client, org: Org, file_format: st
     RfmMovement.objects.create(day=today, from_class="", to_class="555", members=3)
     client.force_login(org.hq_operator)
     classes = table(client.get("/hq/rfm/", {"format": file_format}))
-    assert classes[0] == ["分类", "R F M", "会员", "分享", "窗口内消费", "人均"]
+    assert classes[0] == ["分类", "R F M", "会员", "占比", "窗口内消费", "人均"]
     assert len(classes) == 1 + 8 and {row[2] for row in classes[1:]} == {"0"}
     scores = table(client.get("/hq/rfm/", {"table": "scores", "format": file_format}))
     assert [row[0] for row in scores] == ["得分", "5", "4", "3", "2", "1"]
@@ -270,7 +270,7 @@ def test_loyalty_settings_download_each_table(client: Client, org: Org, file_for
         ["1", "金卡", "365 天内 1000", "800", "365 天", "30 天", "免运费"],
     ]
     rules = table(client.get("/hq/loyalty/", {"table": "earn-rules", "format": file_format}))
-    assert [rule.get_event_display(), "活跃积分", "50", "", "", "永不过期", "在职"] in rules
+    assert [rule.get_event_display(), "活跃积分", "50", "", "", "永不过期", "启用"] in rules
     for key in ("bonus-periods", "coupon-templates", "rewards"):
         assert len(table(client.get("/hq/loyalty/", {"table": key, "format": file_format}))) == 1
     client.force_login(org.store_manager_a1)

@@ -5,6 +5,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from scrm.core.access import hq_required
 from scrm.core.exports import table_download, wanted_format
@@ -46,7 +47,7 @@ def staff_rows(staff: Iterable[Staff]) -> Iterator[list[Any]]:
             person.get_role_display() or "",
             person.region.name if person.region else "",
             "、".join(store.name for store in person.stores.all()),
-            _("active") if person.is_active else _("disabled"),
+            pgettext("staff", "active") if person.is_active else _("disabled"),
         ]
 
 
