@@ -71,13 +71,27 @@ def new_this_week(user: Any) -> Figure:
 
 @step_figure(3)
 def tag_coverage(user: Any) -> Figure:
-    snapshot = _latest_snapshot(user)
-    tagged = snapshot.get(("tagged", "yes"), 0)
-    total = tagged + snapshot.get(("tagged", "no"), 0)
+    today = timezone.localdate()
+    daily: Any = (
+        SnapshotDay.objects.for_user(user)
+        .filter(dimension="tagged", day__gt=today - timedelta(days=14))
+        .values_list("day", "value")
+        .annotate(n=Sum("members"))
+    )
+    counts: dict[date, dict[str, int]] = {}
+    for day, value, n in daily:
+        counts.setdefault(day, {})[value] = n
+    trend = [
+        round(100 * c.get("yes", 0) / (c.get("yes", 0) + c.get("no", 0)))
+        for _day, c in sorted(counts.items())
+        if c.get("yes", 0) + c.get("no", 0)
+    ]
     return Figure(
         _("members with a tag (%)"),
-        round(100 * tagged / total) if total else 0,
+        trend[-1] if trend else 0,
         url=reverse("hq:tags"),
+        trend=[float(v) for v in trend] if len(trend) > 1 else None,
+        trend_period=_("a day"),
     )
 
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Broadcast, Campaign, Conversion, FunnelFact, JourneyEnrollment
-from scrm.core.board import Figure, step_figure
+from scrm.core.board import Figure, step_figure, trend_start, weekly_trend
 
 WEEKS = 8
 DAYS = 14
@@ -24,6 +24,30 @@ DAYS = 14
 def campaigns_running(user: Any) -> Figure:
     running: int = Campaign.objects.for_user(user).filter(status="active").count()
     return Figure(_("campaigns running"), running, url=reverse("hq:campaigns") + "?status=active")
+
+
+@step_figure(7)
+def launched_this_week(user: Any) -> Figure:
+    """Campaigns activated and broadcasts sent, per week."""
+    start = trend_start()
+    activated: Any = (
+        Campaign.objects.for_user(user)
+        .filter(activated_at__gte=start)
+        .values_list("activated_at", flat=True)
+    )
+    sent: Any = (
+        Broadcast.objects.for_user(user)
+        .filter(journey_step__isnull=True, planned_at__gte=start)
+        .values_list("planned_at", flat=True)
+    )
+    trend = weekly_trend((when, 1) for when in [*activated, *sent])
+    return Figure(
+        _("campaigns and broadcasts launched this week"),
+        int(trend[-1]),
+        url=reverse("hq:campaign-compare"),
+        trend=trend,
+        trend_period=_("a week"),
+    )
 
 
 @step_figure(7)

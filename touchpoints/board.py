@@ -1,30 +1,45 @@
-from datetime import timedelta
 from typing import Any
 
-from django.db.models import QuerySet, Sum
+from django.db.models import QuerySet
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from scrm.core.board import Figure, home_panel, step_figure
+from scrm.core.board import Figure, home_panel, step_figure, trend_start, weekly_trend
 from touchpoints.models import ImportJob
 
 
-def _this_week(user: Any) -> QuerySet[ImportJob]:
-    return ImportJob.objects.for_user(user).filter(
-        created_at__gte=timezone.now() - timedelta(days=7)
+def _recent_imports(user: Any) -> list[tuple[Any, Any]]:
+    jobs: Any = (
+        ImportJob.objects.for_user(user)
+        .filter(created_at__gte=trend_start())
+        .values_list("created_at", "created")
     )
+    return list(jobs)
 
 
 @step_figure(2)
 def imports_this_week(user: Any) -> Figure:
-    return Figure(_("imports this week"), _this_week(user).count())
+    jobs = _recent_imports(user)
+    trend = weekly_trend((when, 1) for when, _created in jobs)
+    return Figure(
+        _("imports this week"),
+        int(trend[-1]),
+        url=reverse("hq:imports"),
+        trend=trend,
+        trend_period=_("a week"),
+    )
 
 
 @step_figure(2)
 def created_this_week(user: Any) -> Figure:
-    added = _this_week(user).aggregate(n=Sum("created"))["n"]
-    return Figure(_("people added by imports"), added or 0)
+    trend = weekly_trend(_recent_imports(user))
+    return Figure(
+        _("people added by imports"),
+        int(trend[-1]),
+        url=reverse("hq:imports"),
+        trend=trend,
+        trend_period=_("a week"),
+    )
 
 
 @step_figure(5)
@@ -34,6 +49,25 @@ def touchpoints_healthy(user: Any) -> Figure:
     active: QuerySet[Any] = Touchpoint.objects.for_user(user).filter(active=True)
     healthy = active.exclude(alerts__status="open").count()
     return Figure(_("touchpoints healthy"), healthy, url=reverse("hq:touchpoints"))
+
+
+@step_figure(5)
+def touchpoint_inflow(user: Any) -> Figure:
+    from touchpoints.models import TouchpointDay
+
+    days: Any = (
+        TouchpointDay.objects.for_user(user)
+        .filter(day__gte=trend_start().date())
+        .values_list("day", "new_contacts")
+    )
+    trend = weekly_trend(days)
+    return Figure(
+        _("contacts through touchpoints this week"),
+        int(trend[-1]),
+        url=reverse("hq:touchpoint-health"),
+        trend=trend,
+        trend_period=_("a week"),
+    )
 
 
 @step_figure(5)

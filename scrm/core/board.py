@@ -7,10 +7,12 @@ order and wording live in one place.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
 from typing import Any
 
+from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
@@ -118,6 +120,25 @@ STEPS: list[Step] = [
         url_name="hq:monitor",
     ),
 ]
+
+
+def weekly_trend(rows: Iterable[tuple[Any, Any]], *, weeks: int = 8) -> list[float]:
+    """Sum (day or datetime, amount) rows into `weeks` seven-day periods ending today,
+    oldest first — the sparkline of a figure "this week". Rows outside are ignored."""
+    today = timezone.localdate()
+    first = today - timedelta(days=7 * weeks - 1)
+    totals = [0.0] * weeks
+    for when, amount in rows:
+        day = timezone.localdate(when) if isinstance(when, datetime) else when
+        if first <= day <= today:
+            totals[(day - first).days // 7] += float(amount or 0)
+    return totals
+
+
+def trend_start(*, weeks: int = 8) -> datetime:
+    """The first moment `weekly_trend` counts."""
+    first = timezone.localdate() - timedelta(days=7 * weeks - 1)
+    return timezone.make_aware(datetime.combine(first, time.min))
 
 
 def step_figure(number: int) -> Callable[[Callable[[Any], Figure]], Callable[[Any], Figure]]:

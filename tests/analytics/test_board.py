@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from analytics.services import aggregates_rebuild
+from analytics.services import aggregates_rebuild, snapshots_take
 from members.models import MemberTag
 from tests.analytics.conftest import later, member
 from tests.conftest import Org
@@ -33,6 +33,8 @@ def test_pool_tags_and_touchpoints_on_the_board(org: Org, client: Client) -> Non
     # Two more a1 contacts, three and ten days ago: this week and the week before.
     member(created=now - timedelta(days=3), home_store=org.a1)
     member(created=now - timedelta(days=10), home_store=org.a1, lifecycle_stage="repeat")
+    # Yesterday's snapshot, before anyone was tagged: the coverage trend starts at 0.
+    snapshots_take(day=timezone.localdate() - timedelta(days=1))
     MemberTag.objects.create(
         member=org.member_of_guide_a1, tag=TagFactory(), source="manual", added_at=now
     )
@@ -53,6 +55,7 @@ def test_pool_tags_and_touchpoints_on_the_board(org: Org, client: Client) -> Non
     assert new.value == 6 and len(new.trend) == 8 and new.trend[-2:] == [1.0, 6.0]
     assert new.change == 5.0
     assert seen["members with a tag (%)"].value == round(100 / 7)
+    assert seen["members with a tag (%)"].trend == [0.0, float(round(100 / 7))]
     assert seen["active customers (new, repeat, loyal)"].value == 1
     assert (seen["touchpoints healthy"].value, seen["touchpoints alerting"].value) == (2, 1)
 

@@ -74,9 +74,23 @@ def test_steps_seven_to_nine_show_live_figures_and_trends(org: Org, client: Any)
         assert attributed.value == 2 and attributed.trend[-1] == 2.0
     assert seen["revenue attributed this week (¥)"].trend[-1] in (300.0, 400.0)
 
-    page = client.get("/hq/").content.decode()
-    # Sent today, attributed orders and revenue, and step 1's new contacts.
-    assert page.count('class="sparkline"') == 4
+    # Three broadcasts planned three days ago (make_broadcast), none activated campaigns.
+    launched = seen["campaigns and broadcasts launched this week"]
+    assert launched.value == 3 and launched.trend[-2:] == [0.0, 3.0]
+
+    response = client.get("/hq/")
+    page = response.content.decode()
+    drawn = [f for item in response.context["board"] for f in item["figures"] if f.trend]
+    assert page.count('class="sparkline"') == len(drawn) >= 9
+    # Every step but 3 and 4 draws a trend from its first day; those two need a second
+    # day of snapshots.
+    steps = {
+        item["step"].number
+        for item in response.context["board"]
+        for f in item["figures"]
+        if f.trend
+    }
+    assert steps == {1, 2, 5, 6, 7, 8, 9}
     assert 'href="/hq/campaigns/?status=active"' in page
 
     # A store manager sees their stores' part: the a1 member's send and order only.
@@ -85,3 +99,4 @@ def test_steps_seven_to_nine_show_live_figures_and_trends(org: Org, client: Any)
     assert mine["orders attributed this week"].trend[-1] == 1.0
     assert mine["campaigns running"].value == 0  # head office's campaign
     assert mine["broadcasts waiting for approval"].value == 1  # their own store's
+    assert mine["campaigns and broadcasts launched this week"].value == 1
