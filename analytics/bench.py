@@ -474,7 +474,7 @@ def _measure(broadcasts: list[int], campaign: int) -> dict[str, Any]:
     ratios = {}
     for name, raw_ms in raw.items():
         page = year_pages.get(name) or pages[name]
-        ratios[name] = round(raw_ms / max(page["p95_ms"], 0.1), 1)
+        ratios[name] = round(raw_ms / max(page["p95_ms"], 0.1), 3)
     return {"pages": pages, "year": year_pages, "raw_p95_ms": raw, "ratios": ratios}
 
 
