@@ -181,6 +181,7 @@ def test_bad_forged_and_unknown_tokens_are_a_404_and_write_nothing(
     forged = signing.b62_encode(theirs.pk) + "." + signature  # my signature, their id
     unknown = link_token(theirs.pk + 10_000)  # well signed, no such delivery
     before = list(Delivery.objects.order_by("pk").values())
+    client.cookies["scrm_language"] = "en"
     for token in (f"{value}.{flipped}", forged, unknown, "nonsense", f"{value}.{signature}x"):
         response = client.get(f"/l/{token}")
         assert response.status_code == 404, token
