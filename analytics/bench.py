@@ -171,8 +171,9 @@ def _fill(size: int, orders: int) -> dict[str, float]:
 
 
 def _campaigns(size: int) -> tuple[list[int], int]:
-    """Twelve broadcasts over the last sixty days and a three-wave journey, each sent to
-    a tenth of the pool; a third of each opened, one in twenty clicked. Returns the
+    """Twelve broadcasts over the last sixty days and a three-wave journey (a win-back
+    over the whole pool: each wave reaches a tenth of it), each sent to a tenth of the
+    pool; a third of each opened, one in twenty clicked. Returns the
     broadcast ids and the campaign id."""
     from django.utils import timezone
 
@@ -221,7 +222,7 @@ def _campaigns(size: int) -> tuple[list[int], int]:
             status="done",
             planned_at=sent_at,
         )
-        _deliveries(wave.pk, "inbox", audience // 3, 20 + position, sent_at, control=False)
+        _deliveries(wave.pk, "inbox", audience, 20 + position, sent_at, control=False)
     return broadcasts, campaign.pk
 
 

@@ -21,9 +21,14 @@ ACTIVE_STAGES = ("new", "repeat", "loyal")
 
 
 def _latest_snapshot(user: Any) -> dict[tuple[str, str], int]:
-    """(dimension, value) → members, on the latest day a snapshot was taken."""
+    """(dimension, value) → members, on the latest day a snapshot was taken. Read once
+    per page (four figures use it): kept on the request's user object."""
+    cached = getattr(user, "_board_latest_snapshot", None)
+    if cached is not None:
+        return cached
     latest = SnapshotDay.objects.aggregate(day=Max("day"))["day"]
     if latest is None:
+        user._board_latest_snapshot = {}
         return {}
     rows: Any = (
         SnapshotDay.objects.for_user(user)
@@ -31,7 +36,9 @@ def _latest_snapshot(user: Any) -> dict[tuple[str, str], int]:
         .values_list("dimension", "value")
         .annotate(n=Sum("members"))
     )
-    return {(dimension, value): n for dimension, value, n in rows}
+    snapshot = {(dimension, value): n for dimension, value, n in rows}
+    user._board_latest_snapshot = snapshot
+    return snapshot
 
 
 def _weekly_new_contacts(user: Any) -> list[float]:

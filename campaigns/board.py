@@ -91,7 +91,11 @@ def sent_today(user: Any) -> Figure:
 
 def _weekly_conversions(user: Any) -> tuple[list[float], list[float]]:
     """Orders attributed and their revenue per week (Monday to Sunday, local time), the
-    last WEEKS weeks, this one last."""
+    last WEEKS weeks, this one last. Read once per page: both step 9 figures use it, so
+    it is kept on the request's user object."""
+    cached = getattr(user, "_board_weekly_conversions", None)
+    if cached is not None:
+        return cached
     today = timezone.localdate()
     first = today - timedelta(days=today.weekday(), weeks=WEEKS - 1)
     start = timezone.make_aware(datetime.combine(first, time.min))
@@ -108,6 +112,7 @@ def _weekly_conversions(user: Any) -> tuple[list[float], list[float]]:
     mondays = [first + timedelta(weeks=i) for i in range(WEEKS)]
     orders = [float((weeks.get(m) or {}).get("orders") or 0) for m in mondays]
     revenue = [float((weeks.get(m) or {}).get("revenue") or 0) for m in mondays]
+    user._board_weekly_conversions = (orders, revenue)
     return orders, revenue
 
 
