@@ -22,14 +22,13 @@ import os
 import resource
 import statistics
 import time
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, connections
+from django.db import connection
 
-from scrm.core.bench import BenchResult, register
+from scrm.core.bench import BenchResult, register, scratch_database
 
 ORDERS_PER_MEMBER = 10
 STORES = 20
@@ -479,32 +478,6 @@ def _measure(broadcasts: list[int], campaign: int) -> dict[str, Any]:
     return {"pages": pages, "year": year_pages, "raw_p95_ms": raw, "ratios": ratios}
 
 
-def _in_scratch_database(name: str, work: Callable[[], Any]) -> Any:
-    from django.core.management import call_command
-
-    from scrm.core.embedded_db import database_url
-
-    with connection.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    original = dict(connections.databases["default"])
-    try:
-        connections["default"].close()
-        url = database_url(original, name)
-        import dj_database_url
-
-        connections.databases["default"].update(
-            {k: v for k, v in dj_database_url.parse(url).items() if k in original}
-        )
-        call_command("migrate", verbosity=0)
-        return work()
-    finally:
-        connections["default"].close()
-        connections.databases["default"].clear()
-        connections.databases["default"].update(original)
-        with connection.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @register(
     "dashboards",
     default_size=1_000_000,
@@ -527,7 +500,8 @@ def dashboards_bench(size: int) -> BenchResult:
             measured["conversions"] = cursor.fetchone()[0]
         return measured
 
-    measured = _in_scratch_database(f"scrm_dashbench_{os.getpid()}", work)
+    with scratch_database(f"scrm_dashbench_{os.getpid()}"):
+        measured = work()
     worst_page = max(
         [p["p95_ms"] for p in measured["pages"].values()]
         + [p["p95_ms"] for p in measured["year"].values()]

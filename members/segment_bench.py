@@ -20,9 +20,9 @@ import statistics
 import time
 from typing import Any
 
-from django.db import connection, connections
+from django.db import connection
 
-from scrm.core.bench import BenchResult, register
+from scrm.core.bench import BenchResult, register, scratch_database
 
 ORDERS_PER_MEMBER = 10
 TAGS = 200
@@ -296,35 +296,15 @@ def _p95(values: list[float]) -> float:
     "trees through the builder endpoint vs one-EXISTS-per-condition SQL",
 )
 def segments_bench(size: int) -> BenchResult:
-    from django.core.management import call_command
-
-    from scrm.core.embedded_db import database_url
 
     name = f"scrm_segbench_{os.getpid()}"
     orders = size * ORDERS_PER_MEMBER
     trees = TREES if size >= 100_000 else 100
-    with connection.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    original = dict(connections.databases["default"])
-    try:
-        connections["default"].close()
-        url = database_url(original, name)
-        import dj_database_url
-
-        connections.databases["default"].update(
-            {k: v for k, v in dj_database_url.parse(url).items() if k in original}
-        )
-        call_command("migrate", verbosity=0)
+    with scratch_database(name):
         fill = _fill(size, orders)
         rfm = _rfm(size, orders)
         baseline_every = 1 if size <= 100_000 else max(1, trees // BASELINE_SAMPLE)
         live = _live_counts(trees, baseline_every)
-    finally:
-        connections["default"].close()
-        connections.databases["default"].clear()
-        connections.databases["default"].update(original)
-        with connection.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     return BenchResult(
         figures={
             "members": size,

@@ -58,3 +58,32 @@ def stopwatch() -> Iterator[Stopwatch]:
         yield watch
     finally:
         watch.seconds = time.perf_counter() - started
+
+
+@contextmanager
+def scratch_database(name: str) -> Iterator[None]:
+    """Point the default connection at a new, migrated database `name` for the duration,
+    then back at the original one, and drop it — even when the bench fails."""
+    import dj_database_url
+    from django.core.management import call_command
+    from django.db import connection, connections
+
+    from scrm.core.embedded_db import database_url
+
+    with connection.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    original = dict(connections.databases["default"])
+    try:
+        connections["default"].close()
+        url = database_url(original, name)
+        connections.databases["default"].update(
+            {k: v for k, v in dj_database_url.parse(url).items() if k in original}
+        )
+        call_command("migrate", verbosity=0)
+        yield
+    finally:
+        connections["default"].close()
+        connections.databases["default"].clear()
+        connections.databases["default"].update(original)
+        with connection.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
