@@ -299,6 +299,20 @@ def _build() -> dict[str, float]:
 
 TZ = "AT TIME ZONE %(tz)s"
 
+BUYERS_SQL = (
+    "SELECT d.status, count(DISTINCT d.id), sum(o.amount - o.refunded_amount)"
+    " FROM campaigns_delivery d JOIN members_order o ON o.member_id = d.member_id"
+    " AND o.paid_at > d.sent_at AND o.paid_at <= d.sent_at + interval '7 days'"
+    " AND o.amount > o.refunded_amount"
+    " WHERE {owner} AND d.status IN ('sent', 'held_out') GROUP BY 1"
+)
+TOUCHPOINTS_SQL = (
+    "SELECT t.name, ch.name, count(*), sum(c.revenue) FROM campaigns_conversion c"
+    " LEFT JOIN touchpoints_touchpoint t ON t.id = c.touchpoint_id"
+    " LEFT JOIN touchpoints_channel ch ON ch.id = t.channel_id"
+    " WHERE {owner} GROUP BY 1, 2"
+)
+
 RAW: dict[str, list[str]] = {
     "board": [
         "SELECT count(*) FROM members_member WHERE merged_into_id IS NULL",
@@ -319,8 +333,9 @@ RAW: dict[str, list[str]] = {
     "pool": [
         f"SELECT (created_at {TZ})::date, source_channel, count(*) FROM members_member"
         " WHERE created_at >= %(start)s GROUP BY 1, 2",
-        f"SELECT (changed_at {TZ})::date, count(*) FROM members_lifecyclechange"
-        " WHERE to_stage = 'member' AND changed_at >= %(start)s GROUP BY 1",
+        f"SELECT (c.changed_at {TZ})::date, m.source_channel, count(*)"
+        " FROM members_lifecyclechange c JOIN members_member m ON m.id = c.member_id"
+        " WHERE c.to_stage = 'member' AND c.changed_at >= %(start)s GROUP BY 1, 2",
     ],
     "lifecycle": [
         "SELECT home_store_id, lifecycle_stage, count(*) FROM members_member"
@@ -364,21 +379,28 @@ RAW: dict[str, list[str]] = {
         " FROM campaigns_delivery d LEFT JOIN campaigns_conversion c ON c.delivery_id = d.id"
         " WHERE d.send_day >= %(start_day)s GROUP BY 1",
     ],
+    # A funnel page by default: its totals (by status and reason), its table by day (a
+    # campaign's: by wave), with a control group the buyers within the window among
+    # those sent and held out (the uplift), and the orders converted by the touchpoint
+    # the customers were won through.
     "broadcast_funnel": [
-        f"SELECT (d.sent_at {TZ})::date, m.home_store_id, count(*),"
-        " count(*) FILTER (WHERE d.status = 'sent'), count(d.opened_at), count(d.clicked_at),"
+        f"SELECT CASE WHEN d.status = 'sent' THEN (d.sent_at {TZ})::date ELSE d.send_day END,"
+        " d.status, d.reason, count(*), count(d.opened_at), count(d.clicked_at),"
         " count(c.order_id), sum(c.revenue)"
-        " FROM campaigns_delivery d JOIN members_member m ON m.id = d.member_id"
-        " LEFT JOIN campaigns_conversion c ON c.delivery_id = d.id"
-        " WHERE d.broadcast_id = %(broadcast)s GROUP BY 1, 2",
+        " FROM campaigns_delivery d LEFT JOIN campaigns_conversion c ON c.delivery_id = d.id"
+        " WHERE d.broadcast_id = %(broadcast)s GROUP BY 1, 2, 3",
+        BUYERS_SQL.format(owner="d.broadcast_id = %(broadcast)s"),
+        TOUCHPOINTS_SQL.format(owner="c.broadcast_id = %(broadcast)s"),
     ],
     "campaign_funnel": [
-        "SELECT d.broadcast_id, count(*), count(*) FILTER (WHERE d.status = 'sent'),"
-        " count(d.opened_at), count(c.order_id), sum(c.revenue)"
+        "SELECT d.broadcast_id, d.status, d.reason, count(*), count(d.opened_at),"
+        " count(d.clicked_at), count(c.order_id), sum(c.revenue)"
         " FROM campaigns_delivery d JOIN campaigns_broadcast b ON b.id = d.broadcast_id"
         " JOIN campaigns_journeystep s ON s.id = b.journey_step_id"
         " LEFT JOIN campaigns_conversion c ON c.delivery_id = d.id"
-        " WHERE s.campaign_id = %(campaign)s GROUP BY 1",
+        " WHERE s.campaign_id = %(campaign)s GROUP BY 1, 2, 3",
+        # (the bench's journey has no control group: its page shows no uplift)
+        TOUCHPOINTS_SQL.format(owner="c.campaign_id = %(campaign)s"),
     ],
 }
 

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Max, QuerySet, Sum
+from django.db.models import DateField, F, Func, Max, QuerySet, Sum
 from django.db.models.functions import TruncMonth
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
@@ -78,6 +78,20 @@ def _period(day: date, weekly: bool) -> date:
     return day - timedelta(days=day.weekday()) if weekly else day
 
 
+class WeekStart(Func):
+    """The Monday of a date's week, by date arithmetic (date_trunc would turn every row's
+    date into a timestamp with time zone and back)."""
+
+    template = "(%(expressions)s - (EXTRACT(ISODOW FROM %(expressions)s)::integer - 1))"
+    output_field = DateField()
+
+
+def _by_period(rows: QuerySet[Any], weekly: bool) -> QuerySet[Any]:
+    """`rows` with a `period` column: the day, or the Monday of its week — grouped in the
+    database, so a year arrives as 52 weeks rather than 365 days to add up here."""
+    return rows.annotate(period=WeekStart("day") if weekly else F("day"))
+
+
 def _periods(filters: Filters, weekly: bool) -> list[date]:
     periods: list[date] = []
     day = filters.start
@@ -97,16 +111,12 @@ def figures_as_of() -> Any:
 def pool_growth(*, user: Any, filters: Filters) -> Dashboard:
     """New contacts per channel and day (per week over two months), and new members."""
     weekly = (filters.end - filters.start).days >= WEEKLY_AFTER_DAYS
-    sums: dict[tuple[date, str], list[int]] = {}
-    for row in (
-        _days(PoolDay, user, filters)
-        .values("day", "channel")
+    sums: dict[tuple[date, str], list[int]] = {
+        (row["period"], row["channel"]): [row["contacts"], row["joined"]]
+        for row in _by_period(_days(PoolDay, user, filters), weekly)
+        .values("period", "channel")
         .annotate(contacts=Sum("new_contacts"), joined=Sum("new_members"))
-    ):
-        key = (_period(row["day"], weekly), row["channel"])
-        cell = sums.setdefault(key, [0, 0])
-        cell[0] += row["contacts"]
-        cell[1] += row["joined"]
+    }
     periods = _periods(filters, weekly)
     channels = sorted({channel for _period_, channel in sums}, key=str)
     chart = {
@@ -393,8 +403,8 @@ def sales(*, user: Any, filters: Filters) -> Dashboard:
     weekly = (filters.end - filters.start).days >= WEEKLY_AFTER_DAYS
     rows_by_key: dict[tuple[date, str], dict[str, Any]] = {}
     for row in (
-        _days(SalesDay, user, filters)
-        .values("day", "channel")
+        _by_period(_days(SalesDay, user, filters), weekly)
+        .values("period", "channel")
         .annotate(
             orders_=Sum("orders"),
             revenue_=Sum("revenue"),
@@ -402,7 +412,7 @@ def sales(*, user: Any, filters: Filters) -> Dashboard:
             first_=Sum("first_orders"),
         )
     ):
-        key = (_period(row["day"], weekly), row["channel"])
+        key = (row["period"], row["channel"])
         cell = rows_by_key.setdefault(
             key,
             {"orders_": 0, "revenue_": Decimal("0.00"), "refunded_": Decimal("0.00"), "first_": 0},

@@ -86,6 +86,6 @@ from campaigns.models.attribution import AttributionSetting, Conversion  # noqa:
 
 __all__ += ["AttributionSetting", "Conversion"]
 
-from campaigns.models.funnel import FunnelFact, FunnelState  # noqa: E402
+from campaigns.models.funnel import ConversionFact, FunnelFact, FunnelState  # noqa: E402
 
-__all__ += ["FunnelFact", "FunnelState"]
+__all__ += ["ConversionFact", "FunnelFact", "FunnelState"]

@@ -20,6 +20,7 @@ from campaigns.models.broadcasts import Broadcast
 from campaigns.models.journeys import Campaign, JourneyStep
 from scrm.org.models import Store
 from scrm.org.scoping import Scope, ScopedQuerySet
+from touchpoints.models import Touchpoint
 
 
 class FunnelFact(models.Model):
@@ -91,6 +92,52 @@ class FunnelFact(models.Model):
 
     def __str__(self) -> str:
         return f"{self.broadcast_id} {self.day} {self.store_id}/{self.guide_id}"
+
+
+class ConversionFact(models.Model):
+    """Orders converted and their revenue per broadcast × the order's store and guide ×
+    the local day the message was sent × the touchpoint the customer was first won
+    through — the funnel pages' "where the customers were won" table, rebuilt with the
+    broadcast's funnel facts so the page never reads the conversions themselves."""
+
+    id = models.BigAutoField(primary_key=True)
+    broadcast = models.ForeignKey(Broadcast, on_delete=models.CASCADE, related_name="+")
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    store = models.ForeignKey(
+        Store, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    guide = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    day = models.DateField(_("day the message was sent"))
+    touchpoint = models.ForeignKey(
+        Touchpoint, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    orders = models.PositiveIntegerField(_("orders converted"), default=0)
+    revenue = models.DecimalField(
+        _("revenue"), max_digits=14, decimal_places=2, default=Decimal("0")
+    )
+
+    # As the conversions are: by the order's store.
+    scope: ClassVar[Scope] = Scope(store="store", region=("store__region",), guide="guide")
+    objects = ScopedQuerySet["ConversionFact"].as_manager()
+
+    class Meta:
+        verbose_name = _("conversion figure")
+        verbose_name_plural = _("conversion figures")
+        indexes = [
+            models.Index(fields=["broadcast"], name="conversionfact_broadcast_idx"),
+            models.Index(fields=["campaign", "day"], name="conversionfact_campaign_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.broadcast_id} {self.day} {self.touchpoint_id}: {self.orders}"
 
 
 class FunnelState(models.Model):

@@ -9,10 +9,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, F, QuerySet, Sum
+from django.db.models import F, QuerySet, Sum
 from django.utils.translation import gettext_lazy as _
 
-from campaigns.models import Broadcast, Campaign, FunnelFact
+from campaigns.models import Broadcast, Campaign, ConversionFact, FunnelFact
 
 COUNTS = (
     "audience",
@@ -159,6 +159,17 @@ def funnel_totals(facts: QuerySet[FunnelFact], *, cost: Decimal | None = None) -
     return Funnel(_clean(facts.aggregate(**SUMS)), cost=cost)
 
 
+def funnel_sum(rows: list[dict[str, Any]], *, cost: Decimal | None = None) -> Funnel:
+    """The totals of a breakdown's rows: every breakdown splits the same facts without
+    overlap, so a page that shows one needs no second query for its totals."""
+    figures: dict[str, Any] = dict.fromkeys(COUNTS, 0)
+    figures.update(dict.fromkeys(AMOUNTS, Decimal("0")))
+    for row in rows:
+        for name in figures:
+            figures[name] += row[name]
+    return Funnel(figures, cost=cost)
+
+
 def funnel_breakdown(facts: QuerySet[FunnelFact], by: str) -> list[dict[str, Any]]:
     """The facts summed per `by` (a key of BREAKDOWNS), in its natural order."""
     columns, _label = BREAKDOWNS[by]
@@ -209,16 +220,32 @@ def _funnel(row: dict[str, Any], owner: Broadcast | Campaign, with_cost: bool) -
     return Funnel(_clean(dict(row)), cost=owner.cost if with_cost else None)
 
 
-def conversions_by_touchpoint(*, user: Any, **filters: Any) -> list[dict[str, Any]]:
-    """Orders converted (for `broadcast=` or `campaign=`) and their revenue per touchpoint
-    the customers were first won through, most revenue first; scoped by the order's store."""
-    from campaigns.models import Conversion
-
+def conversions_by_touchpoint(
+    *,
+    user: Any,
+    broadcast: Broadcast | None = None,
+    campaign: Campaign | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    store_id: int | None = None,
+) -> list[dict[str, Any]]:
+    """Orders converted and their revenue per touchpoint the customers were first won
+    through, for messages sent from `start` to `end`, most revenue first; scoped by the
+    order's store. Read from the conversion facts, kept with the funnel facts."""
+    facts: QuerySet[ConversionFact] = ConversionFact.objects.for_user(user)
+    if broadcast is not None:
+        facts = facts.filter(broadcast=broadcast)
+    if campaign is not None:
+        facts = facts.filter(campaign=campaign)
+    if start is not None:
+        facts = facts.filter(day__gte=start)
+    if end is not None:
+        facts = facts.filter(day__lte=end)
+    if store_id is not None:
+        facts = facts.filter(store_id=store_id)
     rows: Any = (
-        Conversion.objects.for_user(user)
-        .filter(**filters)
-        .values("touchpoint_id", "touchpoint__name", "touchpoint__channel__name")
-        .annotate(orders=Count("pk"), revenue=Sum("revenue"))
+        facts.values("touchpoint_id", "touchpoint__name", "touchpoint__channel__name")
+        .annotate(orders=Sum("orders"), revenue=Sum("revenue"))
         .order_by("-revenue", "touchpoint__name")
     )
     return list(rows)

@@ -1,7 +1,9 @@
 """Keeping the campaign funnel facts (campaigns/models/funnel.py) up to date.
 
 A broadcast's facts are rebuilt whole — delete and one INSERT … SELECT grouped by the
-recipient's store and guide, channel, and local day and hour sent — so a rebuild is
+recipient's store and guide, channel, and local day and hour sent, and its conversion
+facts (orders converted per touchpoint the customers were won through) the same way from
+its conversions — so a rebuild is
 exact whatever changed (sends, failures, opens, clicks, conversions, refunds) and
 running it twice changes nothing. Which broadcasts to rebuild:
 
@@ -85,6 +87,16 @@ GROUP BY d.broadcast_id, d.channel, m.home_store_id, m.guide_id, 7, 8
 """
 
 
+CONVERSION_FACTS_SQL = """
+INSERT INTO campaigns_conversionfact (broadcast_id, campaign_id, store_id, guide_id, day,
+                                      touchpoint_id, orders, revenue)
+SELECT broadcast_id, campaign_id, store_id, guide_id, (touched_at AT TIME ZONE %(tz)s)::date,
+       touchpoint_id, count(*), sum(revenue)
+FROM campaigns_conversion WHERE broadcast_id = %(broadcast)s
+GROUP BY broadcast_id, campaign_id, store_id, guide_id, 5, touchpoint_id
+"""
+
+
 @dataclass
 class FunnelStats:
     broadcasts: int = 0
@@ -115,7 +127,12 @@ def funnel_rebuild(*, broadcast: Broadcast) -> int:
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM campaigns_funnelfact WHERE broadcast_id = %s", [broadcast.pk])
         cursor.execute(FACTS_SQL, params)
-        return cursor.rowcount
+        facts = cursor.rowcount
+        cursor.execute(
+            "DELETE FROM campaigns_conversionfact WHERE broadcast_id = %s", [broadcast.pk]
+        )
+        cursor.execute(CONVERSION_FACTS_SQL, params)
+        return facts
 
 
 def funnel_refresh(

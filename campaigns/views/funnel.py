@@ -21,7 +21,7 @@ from campaigns.selectors.funnel import (
     conversions_by_touchpoint,
     funnel_breakdown,
     funnel_facts,
-    funnel_totals,
+    funnel_sum,
 )
 from campaigns.views.hq import _broadcast
 from campaigns.views.journeys import _campaign
@@ -118,10 +118,9 @@ def _funnel_page(
     if by not in breakdowns:
         by = breakdowns[0]
     whole = bool(user.is_hq) and store_id is None
-    totals = funnel_totals(facts, cost=owner.cost if whole else None)
-    rows = [
-        {"label": _row_label(by, row), "funnel": Funnel(row)} for row in funnel_breakdown(facts, by)
-    ]
+    breakdown = funnel_breakdown(facts, by)
+    totals = funnel_sum(breakdown, cost=owner.cost if whole else None)
+    rows = [{"label": _row_label(by, row), "funnel": Funnel(row)} for row in breakdown]
     file_format = wanted_format(request)
     if file_format:
         return table_download(
@@ -163,11 +162,12 @@ def _funnel_page(
             "whole": whole,
             "by_touchpoint": conversions_by_touchpoint(
                 user=user,
-                **{kind: owner},
+                broadcast=owner if isinstance(owner, Broadcast) else None,
+                campaign=owner if isinstance(owner, Campaign) else None,
                 # Messages sent in the range, as the funnel's days are.
-                touched_at__date__gte=start,
-                touched_at__date__lte=end,
-                **({"store_id": store_id} if store_id else {}),
+                start=start,
+                end=end,
+                store_id=store_id,
             ),
         },
     )

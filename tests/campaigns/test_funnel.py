@@ -23,7 +23,13 @@ from campaigns.models import (
     JourneyStep,
     Material,
 )
-from campaigns.selectors.funnel import funnel_facts, funnel_totals
+from campaigns.selectors.funnel import (
+    conversions_by_touchpoint,
+    funnel_breakdown,
+    funnel_facts,
+    funnel_sum,
+    funnel_totals,
+)
 from campaigns.services.attribution import attribution_refresh
 from campaigns.services.funnel import funnel_rebuild, funnel_refresh
 from members.models import Member, Order, Segment
@@ -371,7 +377,9 @@ def test_conversions_are_credited_to_the_touchpoint_the_customer_came_from(
     deliver(b, member, now - timedelta(days=1))
     deliver(b, org.member_b1, now - timedelta(days=1))
     buy(org, member, now - timedelta(hours=2), "300.00")
-    buy(org, org.member_b1, now - timedelta(hours=2), "50.00")
+    OrderFactory(  # bought in their own store
+        member=org.member_b1, paid_at=now - timedelta(hours=2), amount=Decimal("50"), store=org.b1
+    )
     attribution_refresh()
     funnel_refresh()
     credited = dict(Conversion.objects.values_list("member_id", "touchpoint_id"))
@@ -383,3 +391,24 @@ def test_conversions_are_credited_to_the_touchpoint_the_customer_came_from(
     table = page.split('data-testid="funnel-touchpoints"', 1)[1].split("</table>", 1)[0]
     assert table.index("门店活码") < table.index("Unknown")
     assert "<td>门店活码</td><td>企业微信</td><td>1</td><td>¥300.00</td>" in table
+    # The table reads the conversion facts, scoped by the order's store as the
+    # conversions are; rebuilding them again changes nothing.
+    funnel_refresh()
+    mine = conversions_by_touchpoint(user=org.store_manager_a1, broadcast=b)
+    assert [(row["touchpoint__name"], row["orders"]) for row in mine] == [("门店活码", 1)]
+    everyone = conversions_by_touchpoint(user=org.hq_operator, broadcast=b)
+    assert sorted(row["orders"] for row in everyone) == [1, 1]
+    assert (
+        conversions_by_touchpoint(
+            user=org.hq_operator, broadcast=b, end=now.date().replace(year=2020)
+        )
+        == []
+    )
+
+
+def test_a_breakdowns_rows_add_up_to_the_totals(org: Org, spring: Broadcast) -> None:
+    funnel_refresh()
+    facts = funnel_facts(user=org.hq_operator, broadcast=spring)
+    whole = funnel_totals(facts).figures
+    for by in ("day", "hour", "store", "guide", "wave", "step"):
+        assert funnel_sum(funnel_breakdown(facts, by)).figures == whole, by
