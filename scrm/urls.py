@@ -4,7 +4,7 @@ they are mounted here under one namespace per workspace (`hq:`, `mobile:`, `api:
 from django.contrib import admin
 from django.urls import include, path
 from django.views.i18n import JavaScriptCatalog
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from analytics import urls as analytics_urls
 from campaigns import urls as campaigns_urls
@@ -48,7 +48,7 @@ urlpatterns = [
         include(([path("", make_api_root(api_patterns), name="root"), *api_patterns], "api")),
     ),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("healthz", healthz, name="healthz"),
     *touchpoints_urls.public_urlpatterns,
     *campaigns_urls.public_urlpatterns,

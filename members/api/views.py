@@ -30,6 +30,7 @@ from members.services import auth as auth_services
 from members.services.errors import MemberError
 from members.wechat import get_wechat_client
 from scrm.core.api import ApiError
+from scrm.core.security import token_guard
 
 ERROR = OpenApiResponse(description='JSON error: {"code": "...", "message": "..."}')
 
@@ -38,20 +39,30 @@ def _api_error(exc: MemberError) -> ApiError:
     return ApiError(exc.code, exc.message, exc.status)
 
 
+def _rejected_credentials(exc: Exception) -> bool:
+    """A code or token refused as wrong (counts towards a lockout) — not WeChat being
+    unreachable (5xx) or an identity conflict for staff to review (409)."""
+    return isinstance(exc, MemberError) and exc.status in (400, 401, 403)
+
+
 class WechatLoginApi(APIView):
     """Sign in with the code from wx.login(); creates the member on first visit."""
 
     authentication_classes: list[Any] = []
     permission_classes: list[Any] = []
 
-    @extend_schema(request=WechatLoginInput, responses={200: TokensOutput, 400: ERROR, 409: ERROR})
+    @extend_schema(
+        request=WechatLoginInput,
+        responses={200: TokensOutput, 400: ERROR, 409: ERROR, 429: ERROR},
+    )
     def post(self, request: Request) -> Response:
         data = WechatLoginInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            tokens = auth_services.wechat_login(
-                code=data.validated_data["code"], client=get_wechat_client()
-            )
+            with token_guard(request, "wechat-login", _rejected_credentials):
+                tokens = auth_services.wechat_login(
+                    code=data.validated_data["code"], client=get_wechat_client()
+                )
         except MemberError as exc:
             raise _api_error(exc) from exc
         return Response(TokensOutput(tokens).data)
@@ -63,12 +74,13 @@ class RefreshApi(APIView):
     authentication_classes: list[Any] = []
     permission_classes: list[Any] = []
 
-    @extend_schema(request=RefreshInput, responses={200: TokensOutput, 401: ERROR})
+    @extend_schema(request=RefreshInput, responses={200: TokensOutput, 401: ERROR, 429: ERROR})
     def post(self, request: Request) -> Response:
         data = RefreshInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            tokens = auth_services.tokens_refresh(refresh=data.validated_data["refresh"])
+            with token_guard(request, "refresh", _rejected_credentials):
+                tokens = auth_services.tokens_refresh(refresh=data.validated_data["refresh"])
         except MemberError as exc:
             raise _api_error(exc) from exc
         return Response(TokensOutput(tokens).data)

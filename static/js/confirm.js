@@ -7,3 +7,12 @@ document.addEventListener("submit", (event) => {
     event.preventDefault();
   }
 });
+
+// Selects marked data-submit-on-change submit their form when changed (the language
+// switch), again without inline handlers.
+document.addEventListener("change", (event) => {
+  const field = event.target;
+  if (field instanceof HTMLSelectElement && field.dataset.submitOnChange !== undefined && field.form) {
+    field.form.submit();
+  }
+});
