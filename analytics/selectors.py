@@ -213,7 +213,10 @@ def lifecycle(*, user: Any, filters: Filters) -> Dashboard:
 
 
 def tiers(*, user: Any, filters: Filters) -> Dashboard:
-    """Members per tier on each snapshot day of the range."""
+    """Members per tier on each snapshot day of the range — over two months, on each
+    week's last snapshot day (a distribution is a stock: the week ends as its last day
+    does)."""
+    weekly = (filters.end - filters.start).days >= WEEKLY_AFTER_DAYS
     names: dict[str, Any] = {str(pk): name for pk, name in Tier.objects.values_list("pk", "name")}
     names[""] = _("No tier")
     counts: dict[tuple[date, str], int] = {
@@ -224,6 +227,9 @@ def tiers(*, user: Any, filters: Filters) -> Dashboard:
         .annotate(members=Sum("members"))
     }
     days = sorted({day for day, _value in counts})
+    if weekly:
+        last_of_week = {_period(day, weekly=True): day for day in days}
+        days = sorted(last_of_week.values())
     values = sorted({value for _day, value in counts}, key=lambda v: (v == "", str(names.get(v))))
     return Dashboard(
         chart={

@@ -54,3 +54,5 @@ urlpatterns = [
     *campaigns_urls.public_urlpatterns,
     path("", LoginView.as_view(), name="root"),
 ]
+
+handler500 = "scrm.core.views.errors.server_error"

@@ -168,3 +168,17 @@ def test_long_ranges_read_by_the_week(en: Client, org: Org) -> None:
     lines = points.content.decode("utf-8-sig").splitlines()
     # Issued adds up over the week; outstanding is the week's last snapshot.
     assert lines[1:] == [f"{monday},70,0,0,0,5"]
+    # Tiers, a stock: each week shows its last snapshot day, not a row per day.
+    for day, members in ((monday, 3), (monday + timedelta(days=2), 4)):
+        SnapshotDay.objects.create(
+            day=day, store=org.a1, dimension="tier", value="", members=members
+        )
+    tiers = en.get("/hq/monitor/tiers/", {"from": start, "to": today, "format": "csv"})
+    lines = tiers.content.decode("utf-8-sig").splitlines()
+    assert lines[1:] == [f"{monday + timedelta(days=2)},No tier,4"]
+    # Pool growth per week, grouped in the database.
+    for day, contacts in ((monday, 1), (monday + timedelta(days=6), 2)):
+        PoolDay.objects.create(day=day, store=org.a1, channel="wecom", new_contacts=contacts)
+    pool = en.get("/hq/monitor/pool/", {"from": start, "to": today, "format": "csv"})
+    lines = pool.content.decode("utf-8-sig").splitlines()
+    assert lines[1:] == [f"{monday},WeCom,3,0"]
