@@ -24,7 +24,10 @@ class DatabaseLink:
     `restore()` listens again on the same port."""
 
     def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
+        # A host starting with / is a folder holding PostgreSQL's Unix socket.
+        self.target: str | tuple[str, int] = (
+            f"{host}/.s.PGSQL.{port}" if host.startswith("/") else (host, port)
+        )
         self.port = 0
         self.sockets: list[socket.socket] = []
         self.listener: socket.socket | None = None
@@ -45,7 +48,11 @@ class DatabaseLink:
                 client, _address = listener.accept()
             except OSError:
                 return
-            upstream = socket.create_connection(self.target)
+            if isinstance(self.target, str):
+                upstream = socket.socket(socket.AF_UNIX)
+                upstream.connect(self.target)
+            else:
+                upstream = socket.create_connection(self.target)
             self.sockets += [client, upstream]
             for source, sink in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
@@ -80,10 +87,7 @@ def database_link() -> Iterator[DatabaseLink]:
     """The application's new connections go through a relay the test can cut."""
     settings_dict = connections.settings["default"]
     original = dict(settings_dict)
-    host = original["HOST"] or "127.0.0.1"
-    if host.startswith("/"):  # a Unix socket: relay to the same server over TCP
-        host = "127.0.0.1"
-    link = DatabaseLink(host, int(original["PORT"] or 5432))
+    link = DatabaseLink(original["HOST"] or "127.0.0.1", int(original["PORT"] or 5432))
     settings_dict.update(HOST="127.0.0.1", PORT=str(link.port))
     yield link
     settings_dict.update(HOST=original["HOST"], PORT=original["PORT"])
