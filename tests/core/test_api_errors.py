@@ -1,6 +1,8 @@
 """Answers the API fuzzing found wrong: an address under /api/ that matches no endpoint,
 and refusals the schema did not document."""
 
+from typing import Any
+
 import pytest
 from django.test import Client
 
@@ -56,3 +58,48 @@ def test_unmatched_back_office_address_keeps_its_page(client: Client) -> None:
     response = client.get("/hq/no-such-page/")
     assert response.status_code == 404
     assert response["Content-Type"].startswith("text/html")
+
+
+def _operation(schema: dict[str, Any], path: str, method: str) -> dict[str, Any]:
+    return schema["paths"][path][method]  # type: ignore[no-any-return]
+
+
+def test_schema_documents_the_refusals_drf_answers_before_a_view_runs(client: Client) -> None:
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    error = {"$ref": "#/components/schemas/ErrorOutput"}
+
+    def error_schema(path: str, method: str, code: str) -> Any:
+        return _operation(schema, path, method)["responses"][code]["content"][
+            "application/json"
+        ]["schema"]
+
+    # A member endpoint without a token: 401 (the bearer scheme is named in WWW-Authenticate).
+    assert error_schema("/api/v1/me/", "get", "401") == error
+    # A staff endpoint without a session: 403 (session sign-in names no scheme).
+    assert error_schema("/api/v1/staff/me/", "get", "403") == error
+    assert "401" not in _operation(schema, "/api/v1/staff/me/", "get")["responses"]
+    # A body that does not validate, and a page past the end of a list.
+    assert error_schema("/api/v1/me/referral/claim", "post", "400") == error
+    assert error_schema("/api/v1/rewards", "get", "404") == error
+    # Signing in needs no principal, so it documents no 401.
+    assert "401" not in _operation(schema, "/api/v1/auth/wechat-login", "post")["responses"]
+    assert schema["components"]["schemas"]["ErrorOutput"]["required"] == ["code", "message"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/me/sign-in",
+        "/api/v1/rewards/{reward_id}/redeem",
+        "/api/v1/me/redemptions/{redemption_id}/cancel",
+    ],
+)
+def test_schema_documents_the_idempotency_key_header(client: Client, path: str) -> None:
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    headers = [
+        parameter
+        for parameter in _operation(schema, path, "post").get("parameters", [])
+        if parameter["in"] == "header"
+    ]
+    assert [(h["name"], h["required"]) for h in headers] == [("Idempotency-Key", True)]
+    assert "400" in _operation(schema, path, "post")["responses"]
