@@ -103,3 +103,24 @@ def test_schema_documents_the_idempotency_key_header(client: Client, path: str) 
     ]
     assert [(h["name"], h["required"]) for h in headers] == [("Idempotency-Key", True)]
     assert "400" in _operation(schema, path, "post")["responses"]
+
+
+def test_a_reward_open_to_every_tier_is_documented_with_a_null_min_tier(client: Client) -> None:
+    from members.models import CouponTemplate, Reward
+
+    Reward.objects.create(
+        name="10元券",
+        kind="coupon",
+        coupon_template=CouponTemplate.objects.create(
+            name="10元券", kind="amount_off", amount_off=10
+        ),
+        points_price=50,
+        stock=5,
+    )
+    token = _member_token(client)
+    rewards = client.get("/api/v1/rewards", HTTP_AUTHORIZATION=f"Bearer {token}").json()
+    assert [(r["name"], r["min_tier"]) for r in rewards["results"]] == [("10元券", None)]
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    min_tier = schema["components"]["schemas"]["RewardOutput"]["properties"]["min_tier"]
+    assert min_tier["type"] == "string"
+    assert min_tier["nullable"] is True
