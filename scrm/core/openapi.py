@@ -13,11 +13,17 @@ from rest_framework import permissions, serializers
 class ErrorOutput(serializers.Serializer):
     code = serializers.CharField(help_text="Stable error code; clients match on it.")
     message = serializers.CharField(help_text="For people, in the request's language.")
-    fields = serializers.DictField(
-        child=serializers.JSONField(),
-        required=False,
-        help_text="Validation errors only: field → messages (nested for nested fields).",
-    )
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        # Declared here because a class attribute named `fields` would shadow
+        # Serializer.fields.
+        fields = super().get_fields()
+        fields["fields"] = serializers.DictField(
+            child=serializers.JSONField(),
+            required=False,
+            help_text="Validation errors only: field → messages (nested for nested fields).",
+        )
+        return fields
 
 
 ERROR = OpenApiResponse(ErrorOutput, description='JSON error: {"code": "...", "message": "..."}')
@@ -52,7 +58,7 @@ class ApiSchema(AutoSchema):
             authenticators = view.get_authenticators()
             # DRF answers 401 when the first authenticator names a scheme for
             # WWW-Authenticate, else 403 (session sign-in, failed CSRF check).
-            challenge = authenticators and authenticators[0].authenticate_header(None)
+            challenge = authenticators and authenticators[0].authenticate_header(view.request)
             codes.add(401 if challenge else 403)
         if self.method in _WRITE_METHODS and "requestBody" in operation:
             codes.add(400)  # malformed JSON or a field that does not validate

@@ -69,9 +69,9 @@ def test_schema_documents_the_refusals_drf_answers_before_a_view_runs(client: Cl
     error = {"$ref": "#/components/schemas/ErrorOutput"}
 
     def error_schema(path: str, method: str, code: str) -> Any:
-        return _operation(schema, path, method)["responses"][code]["content"][
-            "application/json"
-        ]["schema"]
+        return _operation(schema, path, method)["responses"][code]["content"]["application/json"][
+            "schema"
+        ]
 
     # A member endpoint without a token: 401 (the bearer scheme is named in WWW-Authenticate).
     assert error_schema("/api/v1/me/", "get", "401") == error
