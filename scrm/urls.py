@@ -55,4 +55,5 @@ urlpatterns = [
     path("", LoginView.as_view(), name="root"),
 ]
 
+handler404 = "scrm.core.views.errors.not_found"
 handler500 = "scrm.core.views.errors.server_error"

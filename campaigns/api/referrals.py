@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,8 +18,7 @@ from campaigns.services.referrals import (
 from members.api.auth import IsMember, MemberTokenAuthentication
 from members.services.errors import MemberError
 from scrm.core.api import ApiError
-
-ERROR = OpenApiResponse(description='JSON error: {"code": "...", "message": "..."}')
+from scrm.core.openapi import ERROR
 
 # The mini-program page that opens an invite; shared cards and QR codes point here.
 INVITE_PAGE = "pages/invite/index"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
@@ -16,8 +16,7 @@ from campaigns.models import InboxMessage
 from campaigns.services.tracking import inbox_read
 from members.api.auth import IsMember, MemberTokenAuthentication
 from scrm.core.api import ApiError
-
-ERROR = OpenApiResponse(description='JSON error: {"code": "...", "message": "..."}')
+from scrm.core.openapi import ERROR
 
 
 class InboxMessageOutput(serializers.ModelSerializer[InboxMessage]):

@@ -17,6 +17,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -24,6 +25,15 @@ from members.models import IdempotentRequest
 from scrm.core.api import ApiError
 
 HEADER = "Idempotency-Key"
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    HEADER,
+    str,
+    OpenApiParameter.HEADER,
+    required=True,
+    description="A fresh random value per action (at most 100 characters); a replay of the "
+    "same key and body gets the first answer again.",
+)
 
 
 def _body_hash(request: Request) -> str:

@@ -199,7 +199,12 @@ class CouponOutput(serializers.ModelSerializer[Coupon]):
 
 
 class RewardOutput(serializers.ModelSerializer[Reward]):
-    min_tier = serializers.CharField(source="min_tier.name", default=None)
+    min_tier = serializers.CharField(
+        source="min_tier.name",
+        default=None,
+        allow_null=True,
+        help_text="The lowest tier that may redeem it; null when every tier may.",
+    )
     in_stock = serializers.SerializerMethodField()
 
     class Meta:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from members.api.auth import IsMember, MemberTokenAuthentication
 from members.api.card import member_card_payload
-from members.api.idempotency import idempotent
+from members.api.idempotency import IDEMPOTENCY_KEY, idempotent
 from members.api.serializers import (
     CouponOutput,
     MemberCardOutput,
@@ -30,9 +30,8 @@ from members.services import auth as auth_services
 from members.services.errors import MemberError
 from members.wechat import get_wechat_client
 from scrm.core.api import ApiError
+from scrm.core.openapi import ERROR
 from scrm.core.security import token_guard
-
-ERROR = OpenApiResponse(description='JSON error: {"code": "...", "message": "..."}')
 
 
 def _api_error(exc: MemberError) -> ApiError:
@@ -138,7 +137,11 @@ class SignInApi(MemberApiView):
     """Daily sign-in (签到): earns the sign-in rule's points once a day. Requires an
     Idempotency-Key header; a second sign-in the same day earns nothing."""
 
-    @extend_schema(request=None, responses={200: SignInOutput, 400: ERROR, 409: ERROR, 422: ERROR})
+    @extend_schema(
+        request=None,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={200: SignInOutput, 400: ERROR, 409: ERROR, 422: ERROR},
+    )
     @idempotent("sign-in")
     def post(self, request: Request) -> Response:
         from members.services.earning import points_sign_in
@@ -219,6 +222,7 @@ class RewardRedeemApi(MemberApiView):
 
     @extend_schema(
         request=None,
+        parameters=[IDEMPOTENCY_KEY],
         responses={201: RedemptionOutput, 403: ERROR, 404: ERROR, 409: ERROR, 422: ERROR},
     )
     @idempotent("reward-redeem")
@@ -241,7 +245,11 @@ class RedemptionCancelApi(MemberApiView):
     """Cancel one of the member's redemptions: points and stock go back, the coupon is
     revoked. Refused once its coupon is used. Requires an Idempotency-Key header."""
 
-    @extend_schema(request=None, responses={200: RedemptionOutput, 404: ERROR, 409: ERROR})
+    @extend_schema(
+        request=None,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={200: RedemptionOutput, 404: ERROR, 409: ERROR, 422: ERROR},
+    )
     @idempotent("redemption-cancel")
     def post(self, request: Request, redemption_id: int) -> Response:
         from members.services.mall import redemption_cancel

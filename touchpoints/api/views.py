@@ -5,7 +5,7 @@ from typing import Any
 
 from django.conf import settings
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from members.api.auth import IsMember, MemberPrincipal, MemberTokenAuthentication
 from members.services.errors import MemberError
 from scrm.core.api import ApiError
+from scrm.core.openapi import ERROR
 from touchpoints.api.auth import ClientPrincipal, EventKeyAuthentication, IsEventSource
 from touchpoints.api.serializers import (
     EventBatchInput,
@@ -24,8 +25,6 @@ from touchpoints.api.serializers import (
 from touchpoints.models import SurveyInvitation
 from touchpoints.services.events import events_ingest
 from touchpoints.services.feedback import survey_answer
-
-ERROR = OpenApiResponse(description='JSON error: {"code": "...", "message": "..."}')
 
 
 class EventBatchApi(APIView):

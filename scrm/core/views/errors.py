@@ -11,6 +11,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
+from django.views.defaults import page_not_found
 
 RETRY_AFTER_SECONDS = 30
 
@@ -52,3 +53,14 @@ def server_error(request: HttpRequest) -> HttpResponse:
     if unreachable:
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """handler404. An address under /api/ that matches no endpoint answers in the API's
+    error format, like every other API error, instead of the back office's page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            {"code": "not_found", "message": _("There is no such API address; check the path.")},
+            status=404,
+        )
+    return page_not_found(request, exception)
