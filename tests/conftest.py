@@ -64,6 +64,12 @@ class Org:
 
 @pytest.fixture
 def org(db: None) -> Org:
+    return build_org()
+
+
+def build_org() -> Org:
+    """The organisation every role test starts from (also built once per module by tests that
+    share one organisation between many requests)."""
     region_a = RegionFactory(code="east", name="华东大区")
     region_b = RegionFactory(code="north", name="华北大区")
     a1 = StoreFactory(region=region_a, code="SH001", name="上海南京西路店", city="上海")

@@ -1,4 +1,7 @@
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest
 from import_export.admin import ImportMixin
 
 from members.admin import MemberAdmin
@@ -31,6 +34,14 @@ class MemberWithImportAdmin(ImportMixin, MemberAdmin):
     # Rows are applied set-wise (no model instance per row to log); the import is audited
     # by its own counts instead of one admin log entry per row.
     skip_admin_log = True
+
+    def has_import_permission(self, request: HttpRequest) -> bool:
+        # django-import-export lets any staff member import by default. An import creates
+        # and updates members, and imports are head office's work (as on /hq/imports/).
+        user: Any = request.user
+        return (
+            user.is_hq and self.has_add_permission(request) and self.has_change_permission(request)
+        )
 
 
 class ImportEventInline(admin.TabularInline):
