@@ -15,6 +15,7 @@ from django.http import HttpRequest
 from campaigns import admin_referrals  # noqa: F401  (registers the referral admin)
 from campaigns.models import (
     AttributionSetting,
+    ConsentEntry,
     Conversion,
     FrequencyRule,
     GatewayThrottle,
@@ -61,6 +62,16 @@ class GatewayThrottleAdmin(AuditedSettingAdmin):
 class MarketingOptOutAdmin(ReadOnly):
     list_display = ["member", "channel", "created_at"]
     list_filter = ["channel"]
+    search_fields = ["=member__id"]
+    list_select_related = ["member"]
+
+
+@admin.register(ConsentEntry)
+class ConsentEntryAdmin(ReadOnly):
+    """The consent ledger, as proof: read only (decisions are recorded, never edited)."""
+
+    list_display = ["recorded_at", "member", "purpose", "granted", "source", "channel"]
+    list_filter = ["purpose", "granted", "source", "channel"]
     search_fields = ["=member__id"]
     list_select_related = ["member"]
 

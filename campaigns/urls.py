@@ -61,3 +61,20 @@ hq_urlpatterns += [
     path("campaigns/<int:pk>/funnel/", funnel.campaign_funnel, name="campaign-funnel"),
     path("campaigns/<int:pk>/<str:action>/", journeys.campaign_action, name="campaign-action"),
 ]
+
+# Consent (PIPL): the member's decisions, the guide-assisted form, unsubscribe links.
+from campaigns.api.consent import MyConsentsApi  # noqa: E402
+from campaigns.views import consent  # noqa: E402
+
+api_urlpatterns += [path("me/consents", MyConsentsApi.as_view(), name="me-consents")]
+mobile_urlpatterns += [
+    path(
+        "customers/<int:member_id>/consents/", consent.customer_consents, name="customer-consents"
+    ),
+    path(
+        "customers/<int:member_id>/consents/record/",
+        consent.customer_consent_record,
+        name="customer-consent-record",
+    ),
+]
+public_urlpatterns += [path("u/<str:token>", consent.unsubscribe_page, name="unsubscribe")]

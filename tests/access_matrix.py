@@ -171,6 +171,7 @@ MATRIX: dict[str, Entry] = {
     "api-docs": page(PUBLIC),
     "qr-landing": page(PUBLIC, args={"token": "qr_token"}),
     "tracked-link": page(UNKNOWN_LINK, args={"token": "link_token"}),
+    "unsubscribe": page(UNKNOWN_LINK, args={"token": "link_token"}),
     # --- /hq/ core, org -------------------------------------------------------------------
     "hq:home": page(HQ),
     "hq:system": page(HQ),
@@ -293,6 +294,8 @@ MATRIX: dict[str, Entry] = {
     "mobile:customer-tag-remove": post(MOBILE, args={**MEMBER, "tag_id": "tag"}, scoped=True),
     "mobile:customer-note-add": post(MOBILE, args=MEMBER, scoped=True),
     "mobile:customer-replies": page(MOBILE, args=MEMBER, scoped=True),
+    "mobile:customer-consents": page(MOBILE, args=MEMBER, scoped=True),
+    "mobile:customer-consent-record": post(MOBILE, args=MEMBER, scoped=True),
     "mobile:tasks": page(MOBILE),
     "mobile:task": page(MOBILE, args={"task_id": "followup"}, scoped=True),
     "mobile:performance": page(MOBILE),
@@ -321,6 +324,7 @@ MATRIX: dict[str, Entry] = {
     "api:me-message-read": post(MEMBER_API, args={"message_id": "any"}),
     "api:me-referral": page(MEMBER_API),
     "api:me-referral-claim": post(MEMBER_API),
+    "api:me-consents": page(MEMBER_API),
     # --- Django admin ---------------------------------------------------------------------
     "admin:members_member_import": page(ADMIN_IMPORT),
     "admin:members_member_process_import": post(ADMIN_IMPORT),
@@ -380,6 +384,7 @@ ADMIN_CHANGELISTS = [
     "campaigns_frequencyrule",
     "campaigns_gatewaythrottle",
     "campaigns_marketingoptout",
+    "campaigns_consententry",
     "campaigns_sandboxcall",
     "campaigns_attributionsetting",
     "campaigns_conversion",

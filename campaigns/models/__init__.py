@@ -89,3 +89,21 @@ __all__ += ["AttributionSetting", "Conversion"]
 from campaigns.models.funnel import ConversionFact, FunnelFact, FunnelState  # noqa: E402
 
 __all__ += ["ConversionFact", "FunnelFact", "FunnelState"]
+
+from campaigns.models.consent import (  # noqa: E402
+    CHANNEL_PURPOSES,
+    MARKETING_CHANNELS,
+    ConsentChannel,
+    ConsentEntry,
+    ConsentPurpose,
+    ConsentSource,
+)
+
+__all__ += [
+    "CHANNEL_PURPOSES",
+    "MARKETING_CHANNELS",
+    "ConsentChannel",
+    "ConsentEntry",
+    "ConsentPurpose",
+    "ConsentSource",
+]

@@ -1,6 +1,7 @@
-"""Per-recipient variables in message text: {name}, {tier}, {points}, {guide}. Unknown
-variables are refused when content is saved or a broadcast is planned, never at send
-time."""
+"""Per-recipient variables in message text: {name}, {tier}, {points}, {guide}, and
+{unsubscribe} (the recipient's unsubscribe link, filled in inbox and SMS messages only;
+empty elsewhere). Unknown variables are refused when content is saved or a broadcast is
+planned, never at send time."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from django.utils.translation import gettext as _
 
 from members.services.errors import MemberError
 
-VARIABLES = ("name", "tier", "points", "guide")
+VARIABLES = ("name", "tier", "points", "guide", "unsubscribe")
 
 
 def content_check(text: str) -> list[str]:

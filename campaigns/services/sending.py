@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from campaigns.gateways import Outgoing, gateway_for, throttle
 from campaigns.models import GUIDE_POSTED, Broadcast, BroadcastStatus, GatewayKind
+from campaigns.services.consent import UNSUBSCRIBE_CHANNELS, unsubscribe_url
 from campaigns.services.content import render, with_link
 from campaigns.services.tracking import tracked_url
 
@@ -201,6 +202,11 @@ def send_chunk(
                         "tier": person[3],
                         "points": person[4],
                         "guide": person[5],
+                        "unsubscribe": (
+                            unsubscribe_url(member_id=member_id, channel=broadcast.channel)
+                            if broadcast.channel in UNSUBSCRIBE_CHANNELS
+                            else ""
+                        ),
                     }
                     content = render(broadcast.material.body, variables)
                     link = tracked_url(pk) if tracked else ""

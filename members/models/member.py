@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import ClassVar
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from scrm.core.models import TimeStampedModel
@@ -45,6 +47,17 @@ class Channel(models.TextChoices):
     DOUYIN = "douyin", _("Douyin")
     IMPORT = "import", _("Import")
     OTHER = "other", _("Other")
+
+
+# PIPL treats the personal information of a child under 14 as sensitive: processing it
+# needs a guardian's consent.
+CHILD_AGE = 14
+
+
+def age_on(birthday: date, day: date) -> int:
+    """Full years from `birthday` to `day` (someone born on 29 February turns a year
+    older on 1 March in common years)."""
+    return day.year - birthday.year - ((day.month, day.day) < (birthday.month, birthday.day))
 
 
 class MemberQuerySet(ScopedQuerySet["Member"]):
@@ -158,6 +171,12 @@ class Member(TimeStampedModel):
     @property
     def masked_phone(self) -> str:
         return mask_phone(self.phone)
+
+    @property
+    def is_child(self) -> bool:
+        """Under 14 today (PIPL: their personal information is sensitive). Without a
+        birthday we cannot tell, and do not assume."""
+        return self.birthday is not None and age_on(self.birthday, timezone.localdate()) < CHILD_AGE
 
     def phone_for(self, user: object) -> str:
         """The phone as `user` may see it: in full only with the view_full_phone permission."""
