@@ -54,7 +54,8 @@ BREAKDOWNS: dict[str, tuple[tuple[str, ...], Any]] = {
 }
 
 
-def funnel_facts(
+def _facts(
+    model: Any,
     *,
     user: Any,
     broadcast: Broadcast | None = None,
@@ -62,9 +63,9 @@ def funnel_facts(
     start: date | None = None,
     end: date | None = None,
     store_id: int | None = None,
-    channel: str = "",
-) -> QuerySet[FunnelFact]:
-    facts: QuerySet[FunnelFact] = FunnelFact.objects.for_user(user)
+) -> QuerySet[Any]:
+    """Funnel or conversion facts the user may see, narrowed by owner, days and store."""
+    facts: QuerySet[Any] = model.objects.for_user(user)
     if broadcast is not None:
         facts = facts.filter(broadcast=broadcast)
     if campaign is not None:
@@ -75,6 +76,12 @@ def funnel_facts(
         facts = facts.filter(day__lte=end)
     if store_id is not None:
         facts = facts.filter(store_id=store_id)
+    return facts
+
+
+def funnel_facts(*, user: Any, channel: str = "", **filters: Any) -> QuerySet[FunnelFact]:
+    """`filters`: broadcast, campaign, start, end, store_id (see `_facts`)."""
+    facts = _facts(FunnelFact, user=user, **filters)
     if channel:
         facts = facts.filter(channel=channel)
     return facts
@@ -220,31 +227,14 @@ def _funnel(row: dict[str, Any], owner: Broadcast | Campaign, with_cost: bool) -
     return Funnel(_clean(dict(row)), cost=owner.cost if with_cost else None)
 
 
-def conversions_by_touchpoint(
-    *,
-    user: Any,
-    broadcast: Broadcast | None = None,
-    campaign: Campaign | None = None,
-    start: date | None = None,
-    end: date | None = None,
-    store_id: int | None = None,
-) -> list[dict[str, Any]]:
+def conversions_by_touchpoint(*, user: Any, **filters: Any) -> list[dict[str, Any]]:
     """Orders converted and their revenue per touchpoint the customers were first won
     through, for messages sent from `start` to `end`, most revenue first; scoped by the
-    order's store. Read from the conversion facts, kept with the funnel facts."""
-    facts: QuerySet[ConversionFact] = ConversionFact.objects.for_user(user)
-    if broadcast is not None:
-        facts = facts.filter(broadcast=broadcast)
-    if campaign is not None:
-        facts = facts.filter(campaign=campaign)
-    if start is not None:
-        facts = facts.filter(day__gte=start)
-    if end is not None:
-        facts = facts.filter(day__lte=end)
-    if store_id is not None:
-        facts = facts.filter(store_id=store_id)
+    order's store. Read from the conversion facts, kept with the funnel facts.
+    `filters`: broadcast, campaign, start, end, store_id (see `_facts`)."""
     rows: Any = (
-        facts.values("touchpoint_id", "touchpoint__name", "touchpoint__channel__name")
+        _facts(ConversionFact, user=user, **filters)
+        .values("touchpoint_id", "touchpoint__name", "touchpoint__channel__name")
         .annotate(orders=Sum("orders"), revenue=Sum("revenue"))
         .order_by("-revenue", "touchpoint__name")
     )
