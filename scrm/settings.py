@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "csp",
     "scrm.core",
     "scrm.org",
+    "scrm.audit",
     "members",
     "touchpoints",
     "campaigns",
