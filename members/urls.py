@@ -1,7 +1,7 @@
 from django.urls import path
 
 from members.api import views as api
-from members.views import guides, hq, loyalty, mobile, rfm, segments, tags
+from members.views import guides, hq, loyalty, mobile, privacy, rfm, segments, tags
 
 hq_urlpatterns = [
     path("members/", hq.member_list, name="members"),
@@ -16,6 +16,17 @@ hq_urlpatterns = [
     path("members/merges/", hq.merge_history, name="member-merges"),
     path("members/merges/<int:merge_id>/undo/", hq.merge_undo, name="member-merge-undo"),
     path("members/<int:member_id>/", hq.member_profile, name="member-profile"),
+    path("members/<int:member_id>/privacy/", privacy.member_privacy, name="member-privacy"),
+    path(
+        "members/<int:member_id>/privacy/export/",
+        privacy.member_privacy_export,
+        name="member-privacy-export",
+    ),
+    path(
+        "members/<int:member_id>/privacy/erase/",
+        privacy.member_privacy_erase,
+        name="member-privacy-erase",
+    ),
     path(
         "members/<int:member_id>/points/adjust/",
         loyalty.points_adjust_view,

@@ -135,6 +135,9 @@ class Member(TimeStampedModel):
     )
     first_order_at = models.DateTimeField(_("first order"), null=True, blank=True)
     last_order_at = models.DateTimeField(_("last order"), null=True, blank=True)
+    # Set when the person's data was erased on their request (PIPL): the row stays so
+    # orders and points still add up, but nothing on it identifies anyone.
+    erased_at = models.DateTimeField(_("personal data erased"), null=True, blank=True)
     # No index on lifecycle_stage (eight values: counting by stage scans anyway), on
     # merged_into (almost always NULL) or on the purchase figures: every index is paid for
     # on each imported member, and with none on the figures their updates stay HOT

@@ -111,6 +111,12 @@ def member_merge(
         raise MemberError("merge_same_member", _("A member cannot be merged into itself."))
     keep, drop = lock_members(keep, drop)
     for member in (keep, drop):
+        if member.erased_at is not None:
+            raise Conflict(
+                "member_erased",
+                _("Member #%(id)s's personal data was erased: it cannot be merged.")
+                % {"id": member.pk},
+            )
         if member.merged_into_id is not None:
             raise Conflict(
                 "member_already_merged",
@@ -187,6 +193,11 @@ def member_merge_undo(*, merge: MemberMerge, actor: Any) -> MemberMerge:
     if merge.undone_at is not None:
         raise Conflict("merge_already_undone", _("This merge has already been undone."))
     keep, drop = lock_members(merge.kept, merge.dropped)
+    if keep.erased_at is not None or drop.erased_at is not None:
+        raise Conflict(
+            "merge_undo_erased",
+            _("This person's personal data was erased: the merge can no longer be undone."),
+        )
     if keep.merged_into_id is not None:
         raise Conflict(
             "merge_undo_blocked",
