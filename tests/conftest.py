@@ -22,6 +22,7 @@ from scrm.core.embedded_db import database_url
 from scrm.org.scoping import Role
 from tests.members.factories import MemberFactory
 from tests.org.factories import RegionFactory, StaffFactory, StoreFactory
+from tests.phone_sweep import register_log_file
 
 # Playwright's sync API runs an event loop in the test thread; Django's ORM would refuse to
 # run there without this (the live server itself runs in its own thread).
@@ -114,6 +115,7 @@ def start_worker(log_path: Path, name: str, **extra_env: str) -> subprocess.Pope
         "DATABASE_URL": database_url(connection.settings_dict),
         **extra_env,
     }
+    register_log_file(log_path)
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [

@@ -1,6 +1,7 @@
 """Test settings: the real settings with a test key, a fast password hasher and a broker
 folder of their own (so a test worker never picks up messages from `make run`)."""
 
+import copy
 import os
 from pathlib import Path
 
@@ -20,3 +21,12 @@ CELERY_BEAT_SCHEDULE = {}  # noqa: F405
 # Counts come from SQL in tests unless a test builds the engine's snapshot itself (a
 # background snapshot would go stale between a test's writes and its counts).
 SEGMENT_ENGINE = False
+
+# The phone sweep (tests/phone_sweep.py) reads every response and log line the suite makes.
+MIDDLEWARE = ["tests.phone_sweep.PhoneSweepMiddleware", *MIDDLEWARE]  # noqa: F405
+LOGGING = copy.deepcopy(LOGGING)  # noqa: F405
+LOGGING["handlers"]["phone_sweep"] = {  # type: ignore[index]
+    "class": "tests.phone_sweep.PhoneSweepHandler",
+    "level": "DEBUG",
+}
+LOGGING["root"]["handlers"].append("phone_sweep")  # type: ignore[index]
