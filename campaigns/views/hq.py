@@ -19,6 +19,7 @@ from campaigns.models import (
     Broadcast,
     BroadcastStatus,
     GuideSendTask,
+    SuppressionReason,
 )
 from campaigns.selectors import conversions_summary
 from campaigns.services.broadcasts import (
@@ -156,12 +157,15 @@ def broadcast_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .annotate(n=Count("pk"))
         .values_list("status", "n")
     )
-    reasons = dict(
-        broadcast.deliveries.filter(status="suppressed")
+    # Each reason as the user reads it, not its stored code.
+    reasons = {
+        SuppressionReason(reason).label if reason in SuppressionReason.values else reason: n
+        for reason, n in broadcast.deliveries.filter(status="suppressed")
         .values_list("reason")
         .annotate(n=Count("pk"))
         .values_list("reason", "n")
-    )
+        .order_by("reason")
+    }
     preview = None
     if broadcast.status in (
         BroadcastStatus.DRAFT,

@@ -132,12 +132,18 @@ class ImportJob(models.Model):
         return self.status in {ImportStatus.DONE, ImportStatus.FAILED, ImportStatus.CANCELLED}
 
     @property
+    def rows_read(self) -> int:
+        """Data rows read so far. `rows_done` is the last row number as the spreadsheet
+        shows it, and the header is row 1; `rows_total` counts data rows only."""
+        return max(0, self.rows_done - 1)
+
+    @property
     def percent(self) -> int:
         if self.status == ImportStatus.DONE:
             return 100
         if not self.rows_total:
             return 0
-        return min(99, int(self.rows_done * 100 / self.rows_total))
+        return min(99, int(self.rows_read * 100 / self.rows_total))
 
 
 class ImportRowError(models.Model):

@@ -51,7 +51,7 @@ class ImportCommand(BaseCommand):
         summary = {
             "job": job.pk,
             "status": job.status,
-            "rows": job.rows_done,
+            "rows": job.rows_read,
             "created": job.created,
             "updated": job.updated,
             "merged": job.merged,
