@@ -198,6 +198,7 @@ MATRIX: dict[str, Entry] = {
     "hq:member-tier-set": page(HEAD_OFFICE, args=MEMBER),
     "hq:coupon-revoke": page(HEAD_OFFICE, args={"coupon_id": "coupon"}),
     "hq:member-tag-add": post(HQ, args=MEMBER, scoped=True),
+    "hq:member-consent-record": page(HQ, args=MEMBER, scoped=True),
     "hq:member-tag-remove": post(HQ, args={**MEMBER, "tag_id": "tag"}, scoped=True),
     "hq:member-reassign": post(HQ, args=MEMBER, scoped=True),
     "hq:guides": page(HQ, export=True),
