@@ -17,3 +17,10 @@ class CampaignsConfig(AppConfig):
         member_registered.connect(
             credit_referral, weak=False, dispatch_uid="campaigns.referral_credit"
         )
+
+        from campaigns.services.consent import consent_merge_move, consent_merge_restore
+        from members.services.merge import MERGE_MOVERS, MergeMover
+
+        # Consent is decided per person: a merge carries the latest decisions over as new
+        # ledger entries (the ledger never moves), and undo gives each their own back.
+        MERGE_MOVERS["consents"] = MergeMover("consents", consent_merge_move, consent_merge_restore)

@@ -286,3 +286,91 @@ def seed_funnel(ctx: DemoContext) -> str:
         f"{len(opened)} opened, {buyers} bought, {attribution.converted} orders converted, "
         f"{funnel.rows} funnel rows"
     )
+
+
+# Consent decisions of the demo guide's customers, oldest first: (customer index, purpose,
+# granted, source, channel, days ago). Some withdrawals, so suppression and the ledger
+# show; the SMS withdrawals came as replies and from unsubscribe links.
+DEMO_CONSENTS = [
+    (0, "marketing_sms", True, "mini_program", "mini_program", 80),
+    (0, "profiling", True, "mini_program", "mini_program", 80),
+    (0, "marketing_sms", False, "sms_reply", "sms", 12),
+    (1, "marketing_inbox", True, "mini_program", "mini_program", 70),
+    (1, "marketing_inbox", False, "unsubscribe_link", "inbox", 9),
+    (1, "marketing_wecom", True, "guide", "store", 60),
+    (2, "marketing_wecom", True, "guide", "wecom", 55),
+    (2, "marketing_sms", True, "guide", "store", 55),
+    (2, "profiling", False, "mini_program", "mini_program", 20),
+    (3, "marketing_sms", True, "hq", "paper", 45),
+    (3, "marketing_sms", False, "unsubscribe_link", "sms", 4),
+    (4, "marketing_subscription", True, "mini_program", "mini_program", 30),
+    (4, "profiling", True, "guide", "store", 30),
+    (5, "marketing_wecom", False, "guide", "phone", 15),
+    (6, "marketing_sms", True, "mini_program", "mini_program", 40),
+    (6, "marketing_inbox", True, "mini_program", "mini_program", 40),
+    (6, "profiling", True, "mini_program", "mini_program", 40),
+    (7, "marketing_sms", False, "sms_reply", "sms", 2),
+]
+# A child of the demo guide's customers: the guardian consented in store.
+DEMO_CHILD_CONSENTS = [
+    ("sensitive", True, "guide", "store", 25),
+    ("profiling", True, "guide", "store", 25),
+    ("marketing_inbox", True, "guide", "store", 25),
+]
+
+
+@demo_step(order=78)
+def seed_consents(ctx: DemoContext) -> str:
+    """Consent decisions of the demo guide's customers across purposes, sources and
+    channels (withdrawals included), and one customer under 14 whose guardian consented
+    — recorded through the consent service, before the demo broadcasts are planned."""
+    from datetime import date
+
+    from campaigns.models import ConsentEntry
+    from campaigns.services.consent import consent_record
+    from members.models import Member
+    from scrm.org.models import Staff
+
+    if ConsentEntry.objects.exists():
+        return "consent decisions already present; none added"
+    guide = Staff.objects.filter(username="guide").first()
+    operator = Staff.objects.filter(username="operator").first()
+    if guide is None:
+        return "no demo guide: no consent decisions"
+    # The demo guide's own customers first, then others of their store (a small demo).
+    store_members = Member.objects.filter(home_store__in=guide.stores.all())
+    customers = list(store_members.filter(guide=guide).order_by("pk")[:9])
+    customers += store_members.exclude(guide=guide).order_by("pk")[: 9 - len(customers)]
+    if len(customers) < 9:
+        return "too few members at the demo guide's store: no consent decisions"
+    now = timezone.now()
+    assisted = {"guide": guide, "hq": operator}
+    with transaction.atomic():
+        for index, purpose, granted, source, channel, days in DEMO_CONSENTS:
+            consent_record(
+                member=customers[index],
+                purpose=purpose,
+                granted=granted,
+                source=source,
+                channel=channel,
+                assisted_by=assisted.get(source),
+                note="纸质同意书 2026-0117" if source == "hq" else "",
+                now=now - timedelta(days=days),
+            )
+        child = customers[8]
+        today = timezone.localdate()
+        child.birthday = date(today.year - 10, 6, 1)
+        child.save(update_fields=["birthday", "updated_at"])
+        for purpose, granted, source, channel, days in DEMO_CHILD_CONSENTS:
+            consent_record(
+                member=child,
+                purpose=purpose,
+                granted=granted,
+                source=source,
+                channel=channel,
+                assisted_by=guide,
+                note="监护人（母亲）到店签署",
+                now=now - timedelta(days=days),
+            )
+    entries = len(DEMO_CONSENTS) + len(DEMO_CHILD_CONSENTS)
+    return f"{entries} consent decisions for {len(customers)} customers, one of them under 14"

@@ -25,3 +25,33 @@ class GuideConsentForm(forms.Form):
     channel = forms.ChoiceField(
         label=_("The customer told me"), choices=GUIDE_CHANNELS, initial=ConsentChannel.STORE
     )
+
+
+# How a member told head office or their store.
+HQ_CHANNELS = [
+    (ConsentChannel.PAPER, ConsentChannel.PAPER.label),
+    (ConsentChannel.PHONE, ConsentChannel.PHONE.label),
+    (ConsentChannel.STORE, ConsentChannel.STORE.label),
+    (ConsentChannel.WECOM, ConsentChannel.WECOM.label),
+    (ConsentChannel.BACK_OFFICE, _("Other (see the note)")),
+]
+
+
+class HqConsentForm(forms.Form):
+    """A decision a member made outside the mini-program, recorded on their profile."""
+
+    purpose = forms.ChoiceField(label=_("Purpose"), choices=ConsentPurpose.choices)
+    granted = forms.TypedChoiceField(
+        label=_("Decision"),
+        choices=[("1", _("Consents")), ("0", _("Withdraws"))],
+        coerce=lambda value: value == "1",
+    )
+    channel = forms.ChoiceField(
+        label=_("The member told us by"), choices=HQ_CHANNELS, initial=ConsentChannel.PAPER
+    )
+    note = forms.CharField(
+        label=_("Note"),
+        max_length=300,
+        required=False,
+        help_text=_("Where the proof is kept, e.g. the form's number."),
+    )

@@ -18,6 +18,7 @@ def consent(member: Any, user: Any) -> dict[str, Any]:
         "states": consent_states(member=member),
         "history": list(consent_history(member=member)[:HISTORY_ON_PAGE]),
         "is_child": member.is_child,
+        "member_id": member.pk,
     }
 
 
@@ -33,16 +34,18 @@ def consent_table(member: Any, user: Any) -> tuple[list[Any], Any]:
             _("Channel"),
             _("Wording version"),
             _("Assisted by"),
+            _("Note"),
         ],
         (
             [
                 entry.recorded_at,
                 entry.get_purpose_display(),
-                _("Consented") if entry.granted else _("Withdrawn"),
+                entry.decision,
                 entry.get_source_display(),
                 entry.get_channel_display(),
                 entry.wording_version,
                 str(entry.assisted_by or ""),
+                entry.note,
             ]
             for entry in consent_history(member=member)
         ),

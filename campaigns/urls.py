@@ -78,3 +78,15 @@ mobile_urlpatterns += [
     ),
 ]
 public_urlpatterns += [path("u/<str:token>", consent.unsubscribe_page, name="unsubscribe")]
+hq_urlpatterns += [
+    path(
+        "members/<int:member_id>/consents/record/",
+        consent.hq_consent_record,
+        name="member-consent-record",
+    )
+]
+
+# The SMS provider's push of replies (TD, 退订 …): withdraws marketing by SMS.
+from campaigns.views import sms_hooks  # noqa: E402
+
+public_urlpatterns += [path("hooks/sms/inbound", sms_hooks.sms_inbound, name="sms-inbound")]

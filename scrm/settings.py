@@ -30,6 +30,7 @@
 | ALIYUN_SMS_SIGN_NAME | unset | the SMS signature |
 | ALIYUN_SMS_TEMPLATE_CODE | unset | an SMS template with one ${content} |
 | ALIYUN_SMS_ENDPOINT | https://dysmsapi.aliyuncs.com | the SMS API host |
+| SMS_INBOUND_SECRET | unset (sandbox: from SECRET_KEY) | key of the signed push of SMS replies |
 | WECHAT_SUBSCRIBE_TEMPLATE_ID | unset (sandbox) | subscription-message template |
 | WECHAT_SUBSCRIBE_DATA_KEY | thing1 | the template field the text goes in |
 | WECHAT_SUBSCRIBE_PAGE | unset | the mini-program page it opens |
@@ -449,6 +450,9 @@ ALIYUN_SMS_ACCESS_KEY_SECRET = os.environ.get("ALIYUN_SMS_ACCESS_KEY_SECRET", ""
 ALIYUN_SMS_SIGN_NAME = os.environ.get("ALIYUN_SMS_SIGN_NAME", "")
 ALIYUN_SMS_TEMPLATE_CODE = os.environ.get("ALIYUN_SMS_TEMPLATE_CODE", "")
 ALIYUN_SMS_ENDPOINT = os.environ.get("ALIYUN_SMS_ENDPOINT", "https://dysmsapi.aliyuncs.com")
+# The HMAC-SHA256 key of pushed SMS replies (/hooks/sms/inbound). Unset with Aliyun
+# configured: every push is refused; unset on the sandbox: derived from SECRET_KEY.
+SMS_INBOUND_SECRET = os.environ.get("SMS_INBOUND_SECRET", "")
 WECHAT_SUBSCRIBE_TEMPLATE_ID = os.environ.get("WECHAT_SUBSCRIBE_TEMPLATE_ID", "")
 WECHAT_SUBSCRIBE_DATA_KEY = os.environ.get("WECHAT_SUBSCRIBE_DATA_KEY", "thing1")
 WECHAT_SUBSCRIBE_PAGE = os.environ.get("WECHAT_SUBSCRIBE_PAGE", "")

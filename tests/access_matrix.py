@@ -100,6 +100,9 @@ UNKNOWN_LINK = _outcomes(**dict.fromkeys(ROLES, "not_found"))
 SEND_TASK = _outcomes(
     **{**MOBILE, "store_manager": "not_found", "staff_store_manager": "not_found"}
 )
+# A provider's signed callback: the signature is the proof, so a session is none; without
+# it every role (and nobody) is refused and nothing is written.
+SIGNED_HOOK = _outcomes(**dict.fromkeys(ROLES, "forbidden"))
 # Pages anyone reaches: sign-in, language switch, health, the API's description.
 PUBLIC = _outcomes(**dict.fromkeys(ROLES, "ok"))
 # Sign-in pages send someone already signed in on to their workspace.
@@ -172,6 +175,7 @@ MATRIX: dict[str, Entry] = {
     "qr-landing": page(PUBLIC, args={"token": "qr_token"}),
     "tracked-link": page(UNKNOWN_LINK, args={"token": "link_token"}),
     "unsubscribe": page(UNKNOWN_LINK, args={"token": "link_token"}),
+    "sms-inbound": post(SIGNED_HOOK),
     # --- /hq/ core, org -------------------------------------------------------------------
     "hq:home": page(HQ),
     "hq:system": page(HQ),
@@ -197,6 +201,7 @@ MATRIX: dict[str, Entry] = {
     "hq:member-tier-set": page(HEAD_OFFICE, args=MEMBER),
     "hq:coupon-revoke": page(HEAD_OFFICE, args={"coupon_id": "coupon"}),
     "hq:member-tag-add": post(HQ, args=MEMBER, scoped=True),
+    "hq:member-consent-record": page(HQ, args=MEMBER, scoped=True),
     "hq:member-tag-remove": post(HQ, args={**MEMBER, "tag_id": "tag"}, scoped=True),
     "hq:member-reassign": post(HQ, args=MEMBER, scoped=True),
     "hq:guides": page(HQ, export=True),

@@ -50,6 +50,7 @@ def register() -> None:
                 ("gte", "lte", "between"),
                 "number",
                 windowed=True,
+                profiling=True,
             )
         )
         register_compiler(name, _compile(value))

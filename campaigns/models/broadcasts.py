@@ -133,6 +133,8 @@ class SuppressionReason(models.TextChoices):
     NOT_FRIEND = "not_friend", _("Not a WeCom friend")
     LIMIT = "limit_reached", _("Monthly limit reached")
     CANCELLED = "cancelled", _("Broadcast cancelled")
+    # The audience was chosen by behaviour or RFM, and the member withdrew profiling.
+    NO_PROFILING = "no_profiling", _("Profiling withdrawn")
 
 
 class Delivery(models.Model):

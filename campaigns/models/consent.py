@@ -48,6 +48,9 @@ class ConsentSource(models.TextChoices):
     SMS_REPLY = "sms_reply", _("SMS reply")
     HQ = "hq", _("Head office")
     IMPORT = "import", _("Import")
+    # Two members found to be one person: the kept member takes the latest decision of
+    # either (and gets their own back when the merge is undone).
+    MERGE = "merge", _("Member merge")
 
 
 class ConsentChannel(models.TextChoices):
@@ -61,6 +64,7 @@ class ConsentChannel(models.TextChoices):
     INBOX = "inbox", _("In-app inbox")
     BACK_OFFICE = "back_office", _("Back office")
     FILE = "file", _("Imported file")
+    PAPER = "paper", _("Paper form")
 
 
 class ConsentEntry(models.Model):
@@ -70,7 +74,9 @@ class ConsentEntry(models.Model):
         Member, on_delete=models.CASCADE, related_name="consents", verbose_name=_("member")
     )
     purpose = models.CharField(_("purpose"), max_length=30, choices=ConsentPurpose.choices)
-    granted = models.BooleanField(_("granted"))
+    # True consented, False withdrawn; None: back to no decision (only when undoing a
+    # merge gives a member back the "never asked" they had before it).
+    granted = models.BooleanField(_("granted"), null=True)
     recorded_at = models.DateTimeField(_("when"), default=timezone.now)
     source = models.CharField(_("how"), max_length=20, choices=ConsentSource.choices)
     channel = models.CharField(_("channel"), max_length=20, choices=ConsentChannel.choices)
@@ -83,6 +89,7 @@ class ConsentEntry(models.Model):
         related_name="+",
         verbose_name=_("assisted by"),
     )
+    note = models.CharField(_("note"), max_length=300, blank=True)
 
     class Meta:
         ordering = ["-recorded_at", "-pk"]
@@ -96,9 +103,16 @@ class ConsentEntry(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.member_id} {self.purpose} {'+' if self.granted else '-'}"
+        mark = "?" if self.granted is None else "+" if self.granted else "-"
+        return f"{self.member_id} {self.purpose} {mark}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:
             raise ValueError("The consent ledger is append-only: record a new decision.")
         super().save(*args, **kwargs)
+
+    @property
+    def decision(self) -> str:
+        if self.granted is None:
+            return str(_("No decision"))
+        return str(_("Consented") if self.granted else _("Withdrawn"))

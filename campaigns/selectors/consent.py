@@ -6,12 +6,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import connection
 from django.db.models import QuerySet
 from django.utils.functional import Promise
 
 from campaigns.models import MARKETING_CHANNELS, ConsentEntry, ConsentPurpose, MarketingOptOut
 from campaigns.services.consent import WORDING, Wording
 from members.models import Member
+
+# Whether member `a.id` withdrew profiling: their latest profiling entry says no (one
+# index scan of consent_latest_idx). Never asked is not a withdrawal.
+PROFILING_WITHDRAWN_SQL = (
+    "(SELECT c.granted FROM campaigns_consententry c WHERE c.member_id = a.id "
+    "AND c.purpose = 'profiling' ORDER BY c.recorded_at DESC, c.id DESC LIMIT 1) IS FALSE"
+)
+
+
+def profiling_withdrawn(member_ids: list[int]) -> set[int]:
+    """Those of `member_ids` whose latest profiling decision is a withdrawal."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT a.id FROM unnest(%s::bigint[]) AS a(id) WHERE {PROFILING_WITHDRAWN_SQL}",
+            [member_ids],
+        )
+        return {row[0] for row in cursor.fetchall()}
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,7 @@ WORDING: dict[str, Wording] = {
 # Unsubscribe links exist for the channels whose texts can carry a link.
 UNSUBSCRIBE_CHANNELS = (GatewayKind.INBOX, GatewayKind.SMS)
 UNSUBSCRIBE_SALT = "campaigns.unsubscribe"
+NOTE_MAX_LENGTH = 300
 
 
 @transaction.atomic
@@ -92,6 +93,7 @@ def consent_record(
     channel: str,
     wording_version: str = "",
     assisted_by: Staff | None = None,
+    note: str = "",
     now: datetime | None = None,
 ) -> ConsentEntry:
     """Record one consent decision and apply it.
@@ -103,15 +105,20 @@ def consent_record(
     out, or a grant that never reaches the sender — and concurrent decisions for one
     member could leave the row matching the older one; together they cannot.
 
-    An unknown purpose, source or channel, or a wording version we never showed, is
-    refused (400) and nothing is written. Without a version the current wording's is
-    recorded: the one the page asking showed."""
+    An unknown purpose, source or channel, a wording version we never showed, or a note
+    over 300 characters, is refused (400) and nothing is written. Without a version the
+    current wording's is recorded: the one the page asking showed."""
     if purpose not in ConsentPurpose.values:
         raise MemberError("unknown_purpose", _("Unknown consent purpose."))
     if source not in ConsentSource.values:
         raise MemberError("unknown_source", _("Unknown consent source."))
     if channel not in ConsentChannel.values:
         raise MemberError("unknown_channel", _("Unknown consent channel."))
+    if len(note) > NOTE_MAX_LENGTH:
+        raise MemberError(
+            "note_too_long",
+            _("The note is longer than %(max)s characters.") % {"max": NOTE_MAX_LENGTH},
+        )
     current = WORDING[purpose].version
     version = wording_version or current
     if version != current:
@@ -121,22 +128,55 @@ def consent_record(
             % {"version": version},
         )
     (locked,) = lock_members(member)
-    entry = ConsentEntry.objects.create(
+    return consent_apply(
         member=locked,
+        purpose=purpose,
+        granted=granted,
+        source=source,
+        channel=channel,
+        wording_version=version,
+        assisted_by=assisted_by,
+        note=note.strip(),
+        now=now,
+    )
+
+
+def consent_apply(
+    *,
+    member: Member,
+    purpose: str,
+    granted: bool | None,
+    source: str,
+    channel: str,
+    wording_version: str,
+    assisted_by: Staff | None = None,
+    note: str = "",
+    now: datetime | None = None,
+) -> ConsentEntry:
+    """Write an entry and the sender's opt-out to match, unchecked: the caller validated
+    it and holds the member's row lock (`consent_record`, or a merge carrying a decision
+    over with the wording version it was made under). `granted=None` returns a purpose to
+    no decision: for marketing, the channel's own opt-out row goes (never asked counts
+    as allowed, as before the ledger)."""
+    entry = ConsentEntry.objects.create(
+        member=member,
         purpose=purpose,
         granted=granted,
         recorded_at=now or timezone.now(),
         source=source,
         channel=channel,
-        wording_version=version,
+        wording_version=wording_version,
         assisted_by=assisted_by,
+        note=note,
     )
     gateway = MARKETING_CHANNELS.get(purpose)
     if gateway is not None:
         if granted:
-            _marketing_allow(locked, gateway)
+            _marketing_allow(member, gateway)
+        elif granted is None:
+            MarketingOptOut.objects.filter(member=member, channel=gateway).delete()
         else:
-            MarketingOptOut.objects.get_or_create(member=locked, channel=gateway)
+            MarketingOptOut.objects.get_or_create(member=member, channel=gateway)
     return entry
 
 
@@ -210,3 +250,121 @@ def unsubscribe(*, token: str, now: datetime | None = None) -> ConsentEntry:
         channel=channel,  # inbox and sms are consent channels too
         now=now,
     )
+
+
+# --- merging two members ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Decision:
+    granted: bool
+    at: datetime
+    channel: str
+    wording_version: str
+    # An opt-out from before the ledger: a withdrawal without an entry.
+    legacy: bool = False
+
+
+def _decisions(member: Member, *, before_pk: int | None = None) -> dict[str, _Decision]:
+    """The member's decision per purpose: their latest entry (of those before
+    `before_pk`), or for marketing without one an opt-out row from before the ledger
+    (only when `before_pk` is None: the rows are what they are now)."""
+    entries = ConsentEntry.objects.filter(member=member)
+    if before_pk is not None:
+        entries = entries.filter(pk__lt=before_pk)
+    latest = {
+        row.purpose: row
+        for row in entries.order_by("purpose", "-recorded_at", "-id").distinct("purpose")
+    }
+    opt_outs = (
+        dict(MarketingOptOut.objects.filter(member=member).values_list("channel", "created_at"))
+        if before_pk is None
+        else {}
+    )
+    decisions: dict[str, _Decision] = {}
+    for purpose in ConsentPurpose.values:
+        entry = latest.get(purpose)
+        if entry is not None:
+            if entry.granted is not None:
+                decisions[purpose] = _Decision(
+                    entry.granted, entry.recorded_at, entry.channel, entry.wording_version
+                )
+            continue
+        gateway = MARKETING_CHANNELS.get(purpose)
+        since = (opt_outs.get(gateway) or opt_outs.get("")) if gateway else None
+        if since is not None:
+            decisions[purpose] = _Decision(
+                False, since, ConsentChannel.BACK_OFFICE, "", legacy=True
+            )
+    return decisions
+
+
+def consent_merge_move(kept: Member, dropped: Member) -> list[int]:
+    """A merge (both members locked): per purpose the kept member takes the most recent
+    decision of either person — a withdrawal wins a tie, and an opt-out from before the
+    ledger is never lifted by the other's grant. Each change is a new entry for the kept
+    member (source "merge", with the channel and wording version the decision was made
+    under) and its opt-out row; the dropped member's ledger stays theirs. Returns the new
+    entries' ids, for undo."""
+    mine, theirs = _decisions(kept), _decisions(dropped)
+    now = timezone.now()
+    created: list[int] = []
+    for purpose, decision in theirs.items():
+        current = mine.get(purpose)
+        if current is not None:
+            if current.granted == decision.granted:
+                continue
+            if current.at > decision.at or (current.at == decision.at and not current.granted):
+                continue
+            if current.legacy and decision.granted:
+                continue
+        entry = consent_apply(
+            member=kept,
+            purpose=purpose,
+            granted=decision.granted,
+            source=ConsentSource.MERGE,
+            channel=decision.channel,
+            wording_version=decision.wording_version,
+            now=now,
+        )
+        created.append(entry.pk)
+    return created
+
+
+def consent_merge_restore(kept: Member, dropped: Member, entry_ids: list[int]) -> None:
+    """Undoing a merge: for each purpose the merge changed, the kept member gets back the
+    decision they had before it (or none), as a new entry — unless they decided that
+    purpose again since, which stands. A withdrawal made since on the merged member is
+    also recorded for the dropped member: it may have been theirs, and a withdrawal is
+    never silently lost."""
+    now = timezone.now()
+    for entry in ConsentEntry.objects.filter(pk__in=entry_ids, member=kept).order_by("pk"):
+        since = (
+            ConsentEntry.objects.filter(member=kept, purpose=entry.purpose, pk__gt=entry.pk)
+            .order_by("-recorded_at", "-id")
+            .first()
+        )
+        if since is not None:
+            if since.granted is False:
+                dropped_now = _decisions(dropped).get(entry.purpose)
+                if dropped_now is None or dropped_now.granted:
+                    consent_apply(
+                        member=dropped,
+                        purpose=entry.purpose,
+                        granted=False,
+                        source=ConsentSource.MERGE,
+                        channel=since.channel,
+                        wording_version=since.wording_version,
+                        now=now,
+                    )
+            continue
+        before = _decisions(kept, before_pk=entry.pk).get(entry.purpose)
+        consent_apply(
+            member=kept,
+            purpose=entry.purpose,
+            granted=before.granted if before is not None else None,
+            source=ConsentSource.MERGE,
+            channel=before.channel if before is not None else entry.channel,
+            wording_version=before.wording_version if before is not None else "",
+            now=now,
+        )

@@ -2,6 +2,7 @@
 set-based (a million members is a few statements, not a million).
 
 A member is not sent to when they opted out of marketing (on this channel or all), when
+the audience was chosen by behaviour or RFM and they withdrew profiling consent, when
 the channel has no way to reach them (no WeCom contact or no guide to send through, no
 phone, no openid), or when a
 frequency cap would be passed: caps count every delivery planned or sent to the member
@@ -33,7 +34,9 @@ from campaigns.models import (
     FrequencyRule,
     GatewayKind,
 )
+from campaigns.selectors.consent import PROFILING_WITHDRAWN_SQL
 from campaigns.services.content import content_check
+from members.segments.rules import rules_use_profiling
 from members.services.errors import MemberError
 from members.services.segments import segment_members
 
@@ -91,6 +94,13 @@ def _audience_sql(broadcast: Broadcast) -> tuple[str, list[Any]]:
     return sql, list(params)
 
 
+def broadcast_uses_profiling(broadcast: Broadcast) -> bool:
+    """Whether the broadcast's audience was chosen by behaviour or RFM: then members who
+    withdrew profiling consent are not sent to (PIPL: a personalised push must respect
+    the refusal of profiling)."""
+    return broadcast.segment is not None and rules_use_profiling(broadcast.segment.rules)
+
+
 def _caps(channel: str) -> list[FrequencyRule]:
     return list(FrequencyRule.objects.filter(channel__in=["", channel]))
 
@@ -109,6 +119,8 @@ def _classify_sql(
         "AND o.channel IN ('', %s)) THEN 'opted_out'"
     ]
     reason_params: list[Any] = [broadcast.channel]
+    if broadcast_uses_profiling(broadcast):
+        reasons.append(f"WHEN {PROFILING_WITHDRAWN_SQL} THEN 'no_profiling'")
     if identity is not None:
         reasons.append(
             "WHEN NOT EXISTS (SELECT 1 FROM members_identity i WHERE i.member_id = a.id "

@@ -28,8 +28,10 @@ from django.utils import timezone
 
 from campaigns.gateways import Outgoing, gateway_for, throttle
 from campaigns.models import GUIDE_POSTED, Broadcast, BroadcastStatus, GatewayKind
+from campaigns.selectors.consent import profiling_withdrawn
 from campaigns.services.consent import UNSUBSCRIBE_CHANNELS, unsubscribe_url
 from campaigns.services.content import render, with_link
+from campaigns.services.planning import broadcast_uses_profiling
 from campaigns.services.tracking import tracked_url
 
 CHUNK = 1000
@@ -157,7 +159,7 @@ def send_chunk(
     *, broadcast_id: int, low: int, high: int, now: datetime | None = None
 ) -> ChunkStats:
     """Send the planned deliveries of one id range, BATCH rows per transaction."""
-    broadcast = Broadcast.objects.select_related("material").get(pk=broadcast_id)
+    broadcast = Broadcast.objects.select_related("material", "segment").get(pk=broadcast_id)
     stats = ChunkStats()
     if broadcast.status != BroadcastStatus.SENDING:
         return stats  # cancelled, or done meanwhile
@@ -168,6 +170,7 @@ def send_chunk(
         material=broadcast.material,
     )
     tracked = bool(broadcast.material.link_url) and broadcast.channel in TRACKED_LINK_CHANNELS
+    uses_profiling = broadcast_uses_profiling(broadcast)
     while True:
         with transaction.atomic(), connection.cursor() as cursor:
             moment = now or timezone.now()
@@ -181,6 +184,7 @@ def send_chunk(
             cursor.execute(RECHECK_SQL, {"channel": broadcast.channel, "ids": member_ids})
             people = {row[0]: row for row in cursor.fetchall()}
             capped = _over_cap(broadcast, member_ids, timezone.localdate(now or timezone.now()))
+            unprofiled = profiling_withdrawn(member_ids) if uses_profiling else set()
             outcome: list[tuple[int, str, str, str, str]] = []
             to_send: list[tuple[int, int, Outgoing]] = []
             retry_at: dict[int, datetime] = {}
@@ -192,6 +196,9 @@ def send_chunk(
                     stats.recovered += 1
                 elif person is None or person[1]:
                     outcome.append((pk, "suppressed", "opted_out", "", ""))
+                    stats.suppressed += 1
+                elif member_id in unprofiled:
+                    outcome.append((pk, "suppressed", "no_profiling", "", ""))
                     stats.suppressed += 1
                 elif member_id in capped:
                     outcome.append((pk, "suppressed", "frequency_cap", "", ""))
@@ -291,7 +298,7 @@ def post_guide_tasks(*, broadcast_id: int, now: datetime | None = None) -> Chunk
     task, or a group message to their customer groups — BATCH guides per transaction,
     taken under lock, asking the gateway first which keys already went (exactly once per
     (broadcast, guide) across crashes, as for members)."""
-    broadcast = Broadcast.objects.select_related("material").get(pk=broadcast_id)
+    broadcast = Broadcast.objects.select_related("material", "segment").get(pk=broadcast_id)
     stats = ChunkStats()
     if broadcast.status != BroadcastStatus.SENDING:
         return stats

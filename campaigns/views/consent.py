@@ -1,8 +1,11 @@
 """Consent decisions outside the mini-program: guide-assisted on /m/ (only for the
-guide's own customers: anyone else's is a 404 and nothing is written), and the
+guide's own customers: anyone else's is a 404 and nothing is written), recorded by head
+office or a store manager on the member profile (scoped the same way), and the
 unsubscribe link of a message (/u/<token>, no login: the signed token is the proof)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
@@ -12,14 +15,19 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from campaigns.forms_consent import GuideConsentForm
+from campaigns.forms_consent import HQ_CHANNELS, GuideConsentForm, HqConsentForm
 from campaigns.models import ConsentPurpose, ConsentSource, GatewayKind
 from campaigns.selectors.consent import consent_states
-from campaigns.services.consent import consent_record, unsubscribe, unsubscribe_target
+from campaigns.services.consent import (
+    WORDING,
+    consent_record,
+    unsubscribe,
+    unsubscribe_target,
+)
 from members.models import Member
 from members.selectors import guides as guide_selectors
 from members.services.errors import MemberError
-from scrm.core.access import mobile_required
+from scrm.core.access import hq_required, mobile_required
 
 
 def _customer(request: HttpRequest, member_id: int) -> Member:
@@ -102,3 +110,64 @@ def unsubscribe_page(request: HttpRequest, token: str) -> HttpResponse:
     # the CSRF check refuses, so nobody could unsubscribe.
     response["Referrer-Policy"] = "same-origin"
     return response
+
+
+@hq_required
+@require_http_methods(["GET", "POST"])
+def hq_consent_record(request: HttpRequest, member_id: int) -> HttpResponse:
+    """Head office (or the member's store manager) records a decision the member made on a
+    paper form, by phone or in store: the form, then a confirmation showing what will be
+    recorded and the wording the member agreed to, then the entry (source "hq", the
+    staff member recorded). Another store's member is a 404 and nothing is written."""
+    member = Member.objects.for_user(request.user).filter(pk=member_id).first()
+    if member is None:
+        raise Http404
+    form = HqConsentForm(request.POST or None)
+    confirming = False
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        purpose = ConsentPurpose(data["purpose"])
+        if request.POST.get("edit"):
+            pass  # back to the form, as filled in
+        elif request.POST.get("confirmed") == "1":
+            try:
+                consent_record(
+                    member=member,
+                    purpose=purpose,
+                    granted=data["granted"],
+                    source=ConsentSource.HQ,
+                    channel=data["channel"],
+                    assisted_by=request.user,  # type: ignore[arg-type]
+                    note=data["note"],
+                )
+            except MemberError as exc:
+                form.add_error(None, str(exc.message))
+            else:
+                if data["granted"]:
+                    text = _("Consent recorded: %(purpose)s.")
+                else:
+                    text = _("Withdrawal recorded: %(purpose)s.")
+                messages.success(request, text % {"purpose": purpose.label})
+                return redirect(reverse("hq:member-profile", args=[member.pk]) + "#section-consent")
+        else:
+            confirming = True
+    return render(
+        request,
+        "campaigns/hq/consent_record.html",
+        {
+            "member": member,
+            "form": form,
+            "confirming": confirming,
+            **(_confirmation(form.cleaned_data) if confirming else {}),
+        },
+    )
+
+
+def _confirmation(data: dict[str, Any]) -> dict[str, Any]:
+    """What the confirmation step shows: the purpose, its wording and the channel."""
+    purpose = ConsentPurpose(data["purpose"])
+    return {
+        "purpose_label": purpose.label,
+        "wording": WORDING[purpose],
+        "channel_label": dict(HQ_CHANNELS)[data["channel"]],
+    }

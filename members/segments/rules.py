@@ -62,6 +62,9 @@ class FieldSpec:
     value: str  # choice-list / id-list / text-list / number / number-range / date-range / days
     windowed: bool = False  # takes an optional `days` window
     choices: Callable[[], list[tuple[str, str]]] | None = None
+    # Inferred from behaviour (what was bought or browsed, RFM, value): personalisation
+    # that needs the member's profiling consent (PIPL), unlike facts they gave us.
+    profiling: bool = False
 
 
 def _choices(text_choices: Any) -> Callable[[], list[tuple[str, str]]]:
@@ -162,22 +165,52 @@ for _spec in (
         ("category", "sku"),
         "text",
         windowed=True,
+        profiling=True,
     ),
     FieldSpec(
-        "rfm_class", gettext_lazy("RFM class"), ("in", "none"), "choice-list", choices=_rfm_choices
+        "rfm_class",
+        gettext_lazy("RFM class"),
+        ("in", "none"),
+        "choice-list",
+        choices=_rfm_choices,
+        profiling=True,
     ),
-    FieldSpec("rfm_r", gettext_lazy("RFM recency score"), ("between",), "number-range"),
-    FieldSpec("rfm_f", gettext_lazy("RFM frequency score"), ("between",), "number-range"),
-    FieldSpec("rfm_m", gettext_lazy("RFM spend score"), ("between",), "number-range"),
+    FieldSpec(
+        "rfm_r", gettext_lazy("RFM recency score"), ("between",), "number-range", profiling=True
+    ),
+    FieldSpec(
+        "rfm_f", gettext_lazy("RFM frequency score"), ("between",), "number-range", profiling=True
+    ),
+    FieldSpec(
+        "rfm_m", gettext_lazy("RFM spend score"), ("between",), "number-range", profiling=True
+    ),
     FieldSpec(
         "value_matrix",
         gettext_lazy("Value matrix"),
         ("in",),
         "choice-list",
         choices=_value_cell_choices,
+        profiling=True,
     ),
 ):
     register_field(_spec)
+
+
+def rules_use_profiling(tree: Any) -> bool:
+    """Whether a rule tree names a field inferred from behaviour (`FieldSpec.profiling`).
+    A tree that does not parse names none."""
+    try:
+        root: Node = parse_rules(tree)
+    except RuleError:
+        return False
+    pending: list[Node] = [root]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, Group):
+            pending.extend(node.rules)
+        elif (spec := FIELDS.get(node.field)) is not None and spec.profiling:
+            return True
+    return False
 
 
 def parse_rules(tree: Any) -> Group:
