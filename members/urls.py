@@ -16,6 +16,7 @@ hq_urlpatterns = [
     path("members/merges/", hq.merge_history, name="member-merges"),
     path("members/merges/<int:merge_id>/undo/", hq.merge_undo, name="member-merge-undo"),
     path("members/<int:member_id>/", hq.member_profile, name="member-profile"),
+    path("members/<int:member_id>/phone/", hq.member_phone_reveal, name="member-phone-reveal"),
     path(
         "members/<int:member_id>/points/adjust/",
         loyalty.points_adjust_view,
@@ -76,6 +77,11 @@ hq_urlpatterns = [
 mobile_urlpatterns = [
     path("", mobile.home, name="home"),
     path("customers/<int:member_id>/", mobile.customer, name="customer"),
+    path(
+        "customers/<int:member_id>/phone/",
+        mobile.customer_phone_reveal,
+        name="customer-phone-reveal",
+    ),
     path("customers/<int:member_id>/tags/", mobile.customer_tag_add, name="customer-tag-add"),
     path(
         "customers/<int:member_id>/tags/<int:tag_id>/remove/",
