@@ -293,7 +293,7 @@ def _order_rows(
     orders: list[tuple[Any, ...]] = []
     lines: list[tuple[int, tuple[Any, ...]]] = []
     for member_id, *row in members:
-        store_id, guide_id, created = row[5], row[6], row[9]
+        store_id, guide_id, created = row[7], row[8], row[11]
         n = rng.choices((0, 1, 2, 3, 5, 8), weights=(30, 30, 18, 10, 8, 4))[0]
         for _ in range(n):
             days_ago = rng.random() * min(730, max(1, (now - created).days))
