@@ -63,10 +63,10 @@ def _fill(size: int, orders: int) -> dict[str, float]:
     step(
         "members",
         """
-        INSERT INTO members_member (id, name, gender, phone, city, home_store_id,
+        INSERT INTO members_member (id, name, gender, phone_last4, city, home_store_id,
             source_channel, lifecycle_stage, member_since, created_at, updated_at,
             order_count, total_spent)
-        SELECT g, '会员' || g, 'f', '+86139' || lpad(g::text, 8, '0'), '上海',
+        SELECT g, '会员' || g, 'f', lpad((g %% 10000)::text, 4, '0'), '上海',
                (SELECT min(id) FROM org_store) + (hashint4(g + 3) & 2147483647) %% %(stores)s,
                (ARRAY['store','mini_program','tmall','jd','wecom','pos'])
                    [1 + (hashint4(g + 4) & 2147483647) %% 6],

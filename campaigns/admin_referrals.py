@@ -13,7 +13,6 @@ from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import InviteCode, Referral, ReferralProgramme, ReferralStatus
 from campaigns.services.referrals import referral_credit
-from members.models import mask_phone
 from members.services.loyalty_settings import loyalty_setting_save
 from scrm.core.admin import ReadOnly as ReadOnlyAdmin
 from scrm.org.admin import ScopedThroughAdmin
@@ -60,7 +59,8 @@ class ReferralAdmin(ScopedThroughAdmin, ReadOnlyAdmin):
 
     @admin.display(description=_("invitee's phone"))
     def phone(self, referral: Referral) -> str:
-        return mask_phone(referral.invitee_phone)
+        # The referral keeps only the digest; the invitee's own record shows it masked.
+        return referral.invitee.masked_phone if referral.invitee_phone else ""
 
     def has_credit_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("campaigns.change_referral")

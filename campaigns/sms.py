@@ -54,7 +54,8 @@ from django.core.cache.backends.locmem import LocMemCache
 
 from campaigns.gateways import Outgoing, SendResult
 from campaigns.models import GatewayKind
-from members.models import Identity, IdentityKind
+from members.models import Member
+from scrm.core.pii import open_phone
 
 logger = logging.getLogger(__name__)
 
@@ -320,21 +321,23 @@ def _timed_out(exc: BaseException) -> bool:
     return isinstance(exc, TimeoutError) or isinstance(getattr(exc, "reason", None), TimeoutError)
 
 
+def _member_of(key: str) -> int:
+    """The member a delivery key names (b<broadcast>:m<member>), 0 when it names none."""
+    match = _KEY.match(key)
+    return int(match.group(2)) if match else 0
+
+
 def _beijing_date(at: float) -> str:
     return datetime.fromtimestamp(at, BEIJING).strftime("%Y%m%d")
 
 
 def _phones(member_ids: Iterable[int]) -> dict[int, str]:
-    """member id -> the member's phone identity (E.164), the newest when there are several."""
-    phones: dict[int, str] = {}
-    rows = (
-        Identity.objects.filter(member_id__in=set(member_ids), kind=IdentityKind.PHONE)
-        .order_by("member_id", "-pk")
-        .values_list("member_id", "value")
-    )
-    for member_id, value in rows:
-        phones.setdefault(member_id, value)
-    return phones
+    """member id -> the member's phone (E.164), opened from its sealed copy here, at send
+    time: the one place besides the audited unmask that needs the number. Never logged."""
+    rows = Member.all_objects.filter(
+        pk__in=set(member_ids), phone_sealed__isnull=False
+    ).values_list("pk", "phone_sealed")
+    return {member_id: open_phone(sealed) for member_id, sealed in rows if sealed is not None}
 
 
 @dataclass(frozen=True)
@@ -361,9 +364,10 @@ class SmsGateway:
     retry with backoff.
 
     `sent_keys`: Aliyun takes no client key, so the gateway keeps a send record per
-    delivery key in Django's cache, as `campaigns.wecom` does for WeCom: {phone, Beijing
-    send date, time, text, BizId ""} written before each call, the BizId added when Aliyun
-    answers OK, the record deleted when Aliyun refuses the call (nothing went out).
+    delivery key in Django's cache, as `campaigns.wecom` does for WeCom: {Beijing send
+    date, time, text, BizId ""} written before each call (no number: the key names the
+    member, whose sealed phone is opened when Aliyun must be asked), the BizId added when
+    Aliyun answers OK, the record deleted when Aliyun refuses the call (nothing went out).
 
     1. A record with a BizId: sent.
     2. A record without (the worker died mid-call, a timeout, an unreadable answer): asked
@@ -437,13 +441,12 @@ class SmsGateway:
         date = _beijing_date(at)
         records = {
             self._record_key(messages[i].key): {
-                "phone": phone,
                 "date": date,
                 "at": at,
                 "content": messages[i].content,
                 "biz_id": "",
             }
-            for i, phone in zip(call.indexes, call.phones, strict=True)
+            for i in call.indexes
         }
         cache.set_many(records, RECORD_SECONDS)  # before the call: see the class doc
         try:
@@ -484,6 +487,12 @@ class SmsGateway:
         stored = cache.get_many([self._record_key(key) for key in keys])
         sent: set[str] = set()
         unrecorded: list[str] = []
+        phones = _phones(
+            _member_of(key)
+            for key in keys
+            if isinstance(record := stored.get(self._record_key(key)), dict)
+            and not record.get("biz_id")
+        )
         for key in keys:
             record = stored.get(self._record_key(key))
             if not isinstance(record, dict):
@@ -491,7 +500,7 @@ class SmsGateway:
             elif record.get("biz_id"):
                 sent.add(key)
             elif self._aliyun_has(
-                str(record.get("phone") or ""),
+                aliyun_phone(phones.get(_member_of(key), "")),
                 since=float(record.get("at") or 0),
                 content=str(record.get("content") or ""),
             ):

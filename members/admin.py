@@ -1,9 +1,13 @@
 from typing import Any
 
+from django import forms
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from members.models import (
+    PHONE_FIELDS,
     BonusPeriod,
     Coupon,
     CouponLog,
@@ -37,29 +41,50 @@ from members.models import (
     TierChange,
     can_see_full_phone,
 )
+from members.phones import normalize_phone, try_normalize_phone
+from members.selectors import member_search_q
 from scrm.core.admin import ReadOnly as ReadOnlyAdmin
+from scrm.core.pii import phone_digest
 from scrm.org.admin import ScopedAdmin, ScopedThroughAdmin
 
 
 class IdentityInline(admin.TabularInline):
+    """Read-only: a phone identity holds a digest (shown as its masked last four digits),
+    and identities are linked by the identity service (imports, sign-in), which keeps the
+    one-person-one-member rules."""
+
     model = Identity
     extra = 0
-    fields = ["kind", "app", "value", "source", "created_at"]
-    readonly_fields = ["created_at"]
-
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        if can_see_full_phone(request.user):
-            return self.fields
-        return ["kind", "app", "display_value", "source", "created_at"]
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        if can_see_full_phone(request.user):
-            return self.readonly_fields
-        # Without the permission, phones stay masked: identities are read-only here.
-        return ["kind", "app", "display_value", "source", "created_at"]
+    fields = ["kind", "app", "display_value", "source", "created_at"]
+    readonly_fields = ["kind", "app", "display_value", "source", "created_at"]
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return can_see_full_phone(request.user)
+        return False
+
+
+class MemberAdminForm(forms.ModelForm):
+    new_phone = forms.CharField(
+        label=_("Set phone"),
+        required=False,
+        help_text=_("Any common form; stored encrypted and shown masked. Leave empty to keep."),
+    )
+
+    class Meta:
+        model = Member
+        # The admin passes its own field list; the phone columns are never among them.
+        fields = ["name", "gender", "birthday", "city", "home_store", "guide"]
+
+    def clean_new_phone(self) -> str:
+        raw = self.cleaned_data.get("new_phone", "")
+        return normalize_phone(raw) if raw.strip() else ""
+
+    def save(self, commit: bool = True) -> Member:
+        member = super().save(commit=False)
+        if self.cleaned_data.get("new_phone"):
+            member.set_phone(self.cleaned_data["new_phone"])
+        if commit:
+            member.save()
+        return member
 
 
 @admin.register(Member)
@@ -76,7 +101,8 @@ class MemberAdmin(ScopedAdmin):
         "created_at",
     ]
     list_filter = ["lifecycle_stage", "gender", "source_channel", "home_store__region"]
-    search_fields = ["name", "=phone", "=identities__value"]
+    form = MemberAdminForm
+    search_fields = ["name", "=identities__value"]
     list_select_related = ["home_store", "guide"]
     raw_id_fields = ["guide", "merged_into"]
     readonly_fields = [
@@ -94,11 +120,28 @@ class MemberAdmin(ScopedAdmin):
     show_full_result_count = False
 
     def get_exclude(self, request: HttpRequest, obj: Any = None) -> Any:
-        return [] if can_see_full_phone(request.user) else ["phone"]
+        return PHONE_FIELDS
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change, **kwargs)
+        if not can_see_full_phone(request.user):
+            # Setting a phone takes the permission to see full numbers.
+            form.base_fields.pop("new_phone", None)
+        return form
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        fields = list(super().get_readonly_fields(request, obj))
-        return fields if can_see_full_phone(request.user) else ["masked_phone", *fields]
+        return ["masked_phone", *super().get_readonly_fields(request, obj)]
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Member], search_term: str
+    ) -> tuple[QuerySet[Member], bool]:
+        """A phone in any form is found by its digest (phones are not stored readable)."""
+        phone = try_normalize_phone(search_term)
+        if phone:
+            return queryset.filter(member_search_q(search_term)), False
+        return super().get_search_results(request, queryset, search_term)
 
 
 @admin.register(Identity)
@@ -110,22 +153,23 @@ class IdentityAdmin(ScopedAdmin):
     list_select_related = ["member"]
 
     def get_exclude(self, request: HttpRequest, obj: Any = None) -> Any:
-        if (
-            obj is not None
-            and obj.kind == IdentityKind.PHONE
-            and not can_see_full_phone(request.user)
-        ):
-            return ["value"]
-        return []
+        # A phone identity's value is its digest: shown as the masked last four instead.
+        if obj is not None and obj.kind == IdentityKind.PHONE:
+            return ["value", "hint"]
+        return ["hint"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        if (
-            obj is not None
-            and obj.kind == IdentityKind.PHONE
-            and not can_see_full_phone(request.user)
-        ):
+        if obj is not None and obj.kind == IdentityKind.PHONE:
             return ["display_value"]
         return []
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Identity], search_term: str
+    ) -> tuple[QuerySet[Identity], bool]:
+        phone = try_normalize_phone(search_term)
+        if phone:
+            return queryset.filter(kind=IdentityKind.PHONE, value=phone_digest(phone)), False
+        return super().get_search_results(request, queryset, search_term)
 
 
 class OrderLineInline(admin.TabularInline):

@@ -23,6 +23,7 @@ class PlainCouponSerializer(serializers.ModelSerializer[Coupon]):
 
 class PlainMemberCardSerializer(serializers.ModelSerializer[Member]):
     coupons = PlainCouponSerializer(many=True)
+    phone = serializers.CharField(source="masked_phone")
     points_accounts = serializers.SerializerMethodField()
 
     class Meta:

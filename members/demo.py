@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from members.models import Channel, Gender, IdentityKind, LifecycleStage, Member, OrderStatus
-from members.services.bulk import MEMBER_COPY_COLUMNS, allocate_ids
+from members.services.bulk import MEMBER_COPY_COLUMNS, allocate_ids, phone_columns
 from members.services.lifecycle import lifecycle_refresh_all
 from scrm.core.demo import DemoContext, demo_step
 
@@ -97,7 +97,7 @@ def member_rows(
             surname + given,
             gender,
             birthday if rng.random() < 0.8 else None,
-            demo_phone(index),
+            *phone_columns(demo_phone(index)),
             store.city,
             store.pk,
             guide_id,
@@ -195,14 +195,14 @@ def _load_member_chunk(
         created = row[-1]
         joined = created + timedelta(hours=rng.randrange(0, 72)) if rng.random() < 0.7 else None
         # The stage is computed afterwards from identities and orders, not drawn at random.
-        values = (*row[:7], LifecycleStage.PROSPECT, *row[8:])
+        values = (*row[:9], LifecycleStage.PROSPECT, *row[10:])
         members.append((member_id, *values, joined))
     _copy(cursor, "members_member", ["id", *MEMBER_COPY_COLUMNS, "member_since"], members)
 
     identities = []
     for member_id, *fields in members:
-        phone, created, source = fields[3], fields[9], fields[8]
-        identities.append((member_id, IdentityKind.PHONE, "", phone, source, created))
+        digest, hint, source, created = fields[3], fields[4], fields[10], fields[11]
+        identities.append((member_id, IdentityKind.PHONE, "", digest, hint, source, created))
         if rng.random() < 0.65:
             identities.append(
                 (
@@ -210,6 +210,7 @@ def _load_member_chunk(
                     IdentityKind.UNIONID,
                     "",
                     f"oU{member_id:010d}demo",
+                    "",
                     "mini_program",
                     created,
                 )
@@ -220,22 +221,23 @@ def _load_member_chunk(
                     IdentityKind.OPENID,
                     MINI_PROGRAM_APP,
                     f"oM{member_id:010d}demo",
+                    "",
                     "mini_program",
                     created,
                 )
             )
         if rng.random() < 0.15:
             identities.append(
-                (member_id, IdentityKind.TMALL, "", f"tb{member_id:09d}", "tmall", created)
+                (member_id, IdentityKind.TMALL, "", f"tb{member_id:09d}", "", "tmall", created)
             )
         if rng.random() < 0.3:
             identities.append(
-                (member_id, IdentityKind.POS_CARD, "", f"8800{member_id:010d}", "pos", created)
+                (member_id, IdentityKind.POS_CARD, "", f"8800{member_id:010d}", "", "pos", created)
             )
     _copy(
         cursor,
         "members_identity",
-        ["member_id", "kind", "app", "value", "source", "created_at"],
+        ["member_id", "kind", "app", "value", "hint", "source", "created_at"],
         identities,
     )
 
@@ -291,7 +293,7 @@ def _order_rows(
     orders: list[tuple[Any, ...]] = []
     lines: list[tuple[int, tuple[Any, ...]]] = []
     for member_id, *row in members:
-        store_id, guide_id, created = row[5], row[6], row[9]
+        store_id, guide_id, created = row[7], row[8], row[11]
         n = rng.choices((0, 1, 2, 3, 5, 8), weights=(30, 30, 18, 10, 8, 4))[0]
         for _ in range(n):
             days_ago = rng.random() * min(730, max(1, (now - created).days))
@@ -340,7 +342,8 @@ def _plant_duplicates(
     twin_ids = allocate_ids(cursor, "members_member", len(picks))
     twins, suggestions = [], []
     for twin_id, original in zip(twin_ids, picks, strict=True):
-        original_id, name, gender, birthday, _phone, city, store_id = original[:7]
+        original_id, name, gender, birthday = original[:4]
+        city, store_id = original[7:9]
         # 170 numbers are never drawn for demo members, so a twin's phone is its own.
         phone = f"+86170{twin_id % 10**8:08d}"
         created = now - timedelta(days=rng.randrange(1, 300))
@@ -350,7 +353,7 @@ def _plant_duplicates(
                 name,
                 gender,
                 birthday,
-                phone,
+                *phone_columns(phone),
                 city,
                 store_id,
                 None,
@@ -370,7 +373,9 @@ def _plant_duplicates(
             "name",
             "gender",
             "birthday",
-            "phone",
+            "phone_digest",
+            "phone_last4",
+            "phone_sealed",
             "city",
             "home_store_id",
             "guide_id",
@@ -384,8 +389,8 @@ def _plant_duplicates(
     _copy(
         cursor,
         "members_identity",
-        ["member_id", "kind", "app", "value", "source", "created_at"],
-        ((t[0], IdentityKind.PHONE, "", t[4], "import", t[10]) for t in twins),
+        ["member_id", "kind", "app", "value", "hint", "source", "created_at"],
+        ((t[0], IdentityKind.PHONE, "", t[4], t[5], "import", t[12]) for t in twins),
     )
     _copy(
         cursor,

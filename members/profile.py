@@ -10,7 +10,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from members import selectors
-from members.models import Order, can_see_full_phone, mask_phone
+from members.models import Order
 from members.profile_sections import profile_section, profile_table
 
 Table = tuple[Sequence[Any], Iterable[Sequence[Any]]]
@@ -121,12 +121,8 @@ def guide(member: Any, user: Any) -> dict[str, Any]:
 
 @profile_table(key="identities")
 def identities_table(member: Any, user: Any) -> Table:
-    full = can_see_full_phone(user)
-
     def value(identity: Any) -> str:
-        if identity.kind == "phone" and not full:
-            return mask_phone(identity.value)
-        return str(identity.value)
+        return str(identity.display_value)
 
     return (
         [_("Kind"), _("App"), _("Value"), _("Source"), _("Linked at")],

@@ -1,4 +1,5 @@
-"""Import-export resources. Phones are masked in exports unless the exporter may see them."""
+"""Import-export resources. Phones are always masked in exports (a full number is only
+ever shown one at a time, audited, on the member's profile or card)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 from import_export import fields, resources
 
-from members.models import Member, can_see_full_phone
+from members.models import Member
 
 
 class MemberExportResource(resources.ModelResource):
@@ -40,10 +41,10 @@ class MemberExportResource(resources.ModelResource):
 
     def __init__(self, *, user: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.full_phone = can_see_full_phone(user)
+        self.user = user
 
     def dehydrate_phone(self, member: Member) -> str:
-        return member.phone if self.full_phone else member.masked_phone
+        return member.masked_phone
 
     def dehydrate_home_store(self, member: Member) -> str:
         return member.home_store.name if member.home_store else ""

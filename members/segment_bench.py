@@ -58,14 +58,14 @@ def _fill(size: int, orders: int) -> dict[str, float]:
     step(
         "members",
         """
-        INSERT INTO members_member (id, name, gender, birthday, phone, city, home_store_id,
+        INSERT INTO members_member (id, name, gender, birthday, phone_last4, city, home_store_id,
             source_channel, lifecycle_stage, member_since, created_at, updated_at,
             order_count, total_spent)
         SELECT g, '会员' || g,
                (ARRAY['f','f','f','m','m','u'])[1 + (hashint4(g) & 2147483647) %% 6],
                CASE WHEN g %% 5 = 0 THEN NULL
                     ELSE DATE '1965-01-01' + (hashint4(g + 1) & 2147483647) %% 14000 END,
-               '+86139' || lpad(g::text, 8, '0'),
+               lpad((g %% 10000)::text, 4, '0'),
                (ARRAY['上海','北京','杭州','广州','成都','深圳','南京','武汉'])
                    [1 + (hashint4(g + 2) & 2147483647) %% 8],
                (SELECT min(id) FROM org_store) + (hashint4(g + 3) & 2147483647) %% 20,

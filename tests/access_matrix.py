@@ -89,6 +89,11 @@ MOBILE = _outcomes(
     superuser="forbidden",
     staff_store_manager="ok",
 )
+# "Show full number": the view_full_phone permission on top of the page's own access. Of the
+# test's roles only the superuser and the staff store manager (every view_* permission) hold it.
+WITHOUT_FULL_PHONE = ("hq_admin", "hq_operator", "region_manager", "store_manager", "guide")
+HQ_UNMASK = _outcomes(**{**HQ, **dict.fromkeys(WITHOUT_FULL_PHONE, "forbidden")})
+MOBILE_UNMASK = _outcomes(**{**MOBILE, "store_manager": "forbidden", "guide": "forbidden"})
 # An uploaded list's report: head office, or whoever uploaded it (it lists the file's values).
 # The own store's list in the test was uploaded by the store manager of a1.
 UPLOADER = _outcomes(**{**HQ, "region_manager": "not_found", "staff_store_manager": "not_found"})
@@ -197,6 +202,7 @@ MATRIX: dict[str, Entry] = {
     "hq:member-privacy": page(HEAD_OFFICE, args=MEMBER),
     "hq:member-privacy-export": post(HEAD_OFFICE, args=MEMBER),
     "hq:member-privacy-erase": page(HEAD_OFFICE, args=MEMBER),
+    "hq:member-phone-reveal": post(HQ_UNMASK, args=MEMBER, scoped=True),
     "hq:member-points-adjust": page(HEAD_OFFICE, args=MEMBER),
     "hq:member-tier-set": page(HEAD_OFFICE, args=MEMBER),
     "hq:coupon-revoke": page(HEAD_OFFICE, args={"coupon_id": "coupon"}),
@@ -298,6 +304,7 @@ MATRIX: dict[str, Entry] = {
     # --- /m/ --------------------------------------------------------------------------------
     "mobile:home": page(MOBILE),
     "mobile:customer": page(MOBILE, args=MEMBER, scoped=True),
+    "mobile:customer-phone-reveal": post(MOBILE_UNMASK, args=MEMBER, scoped=True),
     "mobile:customer-tag-add": post(MOBILE, args=MEMBER, scoped=True),
     "mobile:customer-tag-remove": post(MOBILE, args={**MEMBER, "tag_id": "tag"}, scoped=True),
     "mobile:customer-note-add": post(MOBILE, args=MEMBER, scoped=True),

@@ -108,7 +108,7 @@ def _seed(url: str, members: int, key: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
             """
-            INSERT INTO members_member (name, phone, city, source_channel, lifecycle_stage,
+            INSERT INTO members_member (name, phone_last4, city, source_channel, lifecycle_stage,
                                         created_at, updated_at, gender, order_count,
                                         total_spent)
             SELECT 'bench ' || n, '', '', 'mini_program', 'private', now(), now(), 'u', 0, 0

@@ -14,6 +14,7 @@ from import_export import resources
 from import_export.results import Result, RowResult
 
 from members.models import Member
+from scrm.core.logging import mask_phones_in
 from touchpoints.imports import mappings
 from touchpoints.imports.jobs import mapping_for
 from touchpoints.imports.members_import import (
@@ -87,7 +88,11 @@ class MemberImportResource(resources.ModelResource):
         reasons: dict[int, list[str]] = {}
         for number, column, value, reason in counts.errors:
             reasons.setdefault(number, []).append(f"{column} {value}: {reason}".strip(": "))
-        for number, row in rows.items():
+        for number, cells_by_header in rows.items():
+            # The preview shows the file's rows back: phones in them are masked.
+            row = OrderedDict(
+                (key, mask_phones_in(value)) for key, value in cells_by_header.items()
+            )
             outcome = (counts.outcomes or {}).get(number)
             if outcome is None or outcome == "review":
                 message = "; ".join(reasons.get(number, ["invalid row"]))

@@ -132,9 +132,10 @@ class Referral(models.Model):
     rejected_reason = models.CharField(
         _("rejected because"), max_length=20, choices=ReferralRejection.choices, blank=True
     )
+    # The keyed digest of the phone (scrm.core.pii.phone_digest), never the number.
     invitee_phone = models.CharField(
-        _("invitee's phone"),
-        max_length=20,
+        _("invitee's phone digest"),
+        max_length=64,
         blank=True,
         help_text=_("Recorded at registration: a phone earns a referral reward only once."),
     )

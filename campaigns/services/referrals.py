@@ -143,7 +143,7 @@ def referral_claim(
     invitee, inviter = lock_members(invitee, Member.all_objects.get(pk=inviter_id))
     if Referral.objects.filter(invitee=invitee).exists():
         raise Conflict("already_invited", _("You have already accepted an invitation."))
-    if invitee.member_since is not None or invitee.phone:
+    if invitee.member_since is not None or invitee.has_phone:
         raise Conflict(
             "already_member", _("Invitations are for new members; you are already a member.")
         )
@@ -184,14 +184,15 @@ def referral_claim(
 def _rejection(referral: Referral, invitee: Member, programme: ReferralProgramme) -> str:
     if not programme.active:
         return ReferralRejection.PROGRAMME_OFF
-    # Phone lookups go through identities (members.phone has no index). A phone another
-    # member holds, or one an earlier invite already recorded (the number was unbound and
-    # reused since), has been seen before.
+    # Phone lookups go through identities (by digest: the number itself is never stored).
+    # A phone another member holds, or one an earlier invite already recorded (the number
+    # was unbound and reused since), has been seen before.
+    digest = invitee.phone_digest
     phone_seen = (
-        Identity.objects.filter(kind=IdentityKind.PHONE, value=invitee.phone)
+        Identity.objects.filter(kind=IdentityKind.PHONE, value=digest)
         .exclude(member=invitee)
         .exists()
-        or Referral.objects.filter(invitee_phone=invitee.phone).exclude(pk=referral.pk).exists()
+        or Referral.objects.filter(invitee_phone=digest).exclude(pk=referral.pk).exists()
     )
     if phone_seen:
         return ReferralRejection.PHONE_REPEATED
@@ -240,10 +241,10 @@ def referral_credit(*, invitee: Member) -> Referral | None:
     if referral is None:
         return None
     invitee = Member.all_objects.get(pk=invitee.pk)
-    if invitee.member_since is None or not invitee.phone:
+    if invitee.member_since is None or not invitee.has_phone:
         return referral  # not registered yet: stays pending
     programme = ReferralProgramme.current()
-    referral.invitee_phone = invitee.phone
+    referral.invitee_phone = invitee.phone_digest
     referral.decided_at = timezone.now()
     fields = ["status", "invitee_phone", "decided_at"]
     rejection = _rejection(referral, invitee, programme)

@@ -42,7 +42,9 @@ class TierCardOutput(serializers.Serializer):
 
 
 class MemberCardOutput(serializers.ModelSerializer[Member]):
-    """The member card the mini-program shows. Phones are masked, even to their owner."""
+    """The member card the mini-program shows. The phone is the member's own and could be
+    shown in full; the card shows it masked all the same (a screenshot of the card is
+    shared more easily than the phone itself), which also spares a decryption per card."""
 
     phone = serializers.CharField(source="masked_phone")
     points = serializers.SerializerMethodField()

@@ -39,6 +39,7 @@ from members.models.loyalty import (
     TierChangeKind,
 )
 from members.models.member import (
+    PHONE_FIELDS,
     Channel,
     Gender,
     LifecycleStage,
@@ -152,4 +153,5 @@ __all__ = [
     "SuggestionStatus",
     "can_see_full_phone",
     "mask_phone",
+    "PHONE_FIELDS",
 ]

@@ -6,6 +6,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from members.models.member import Member
+from scrm.core.pii import mask_last4
 from scrm.org.scoping import Scope, ScopedQuerySet
 
 
@@ -38,7 +39,16 @@ class Identity(models.Model):
         blank=True,
         help_text=_("For openids: the mini-program or official account they belong to."),
     )
+    # For phones: the keyed digest (scrm.core.pii.phone_digest), never the number.
     value = models.CharField(_("value"), max_length=128)
+    hint = models.CharField(
+        _("hint"),
+        max_length=4,
+        blank=True,
+        default="",
+        db_default="",
+        help_text=_("For phones: the last four digits, shown masked."),
+    )
     source = models.CharField(_("source"), max_length=30, blank=True)
     created_at = models.DateTimeField(_("linked at"), auto_now_add=True)
 
@@ -62,6 +72,4 @@ class Identity(models.Model):
 
     @property
     def display_value(self) -> str:
-        from members.models.member import mask_phone
-
-        return mask_phone(self.value) if self.kind == IdentityKind.PHONE else self.value
+        return mask_last4(self.hint) if self.kind == IdentityKind.PHONE else self.value

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from scrm.core.models import TimeStampedModel
+from scrm.core.pii import last4, mask_last4, open_phone, phone_digest, seal_phone
 from scrm.org.models import Store
 from scrm.org.scoping import Scope, ScopedQuerySet
 
@@ -84,12 +85,18 @@ class Member(TimeStampedModel):
         db_default=Gender.UNKNOWN,
     )
     birthday = models.DateField(_("birthday"), null=True, blank=True)
-    phone = models.CharField(
-        _("phone"),
-        max_length=20,
-        blank=True,
-        help_text=_("E.164, e.g. +8613812341234"),
+    # The phone is never stored in plain text (scrm/core/pii.py): a keyed digest answers
+    # lookups, the last four digits are shown and searched, the sealed copy is opened
+    # only to send a message or for an audited "show full number". No index on any of
+    # them: full-number lookups go through the phone identity's index, and a last-four
+    # search runs within a user's scope (a guide's customers, a store's members).
+    phone_digest = models.CharField(
+        _("phone digest"), max_length=64, blank=True, default="", db_default=""
     )
+    phone_last4 = models.CharField(
+        _("phone, last four digits"), max_length=4, blank=True, default="", db_default=""
+    )
+    phone_sealed = models.BinaryField(_("phone, encrypted"), null=True, blank=True)
     city = models.CharField(_("city"), max_length=50, blank=True)
     home_store = models.ForeignKey(
         Store,
@@ -171,9 +178,25 @@ class Member(TimeStampedModel):
     def __str__(self) -> str:
         return self.name or self.masked_phone or f"#{self.pk}"
 
+    def set_phone(self, e164: str) -> None:
+        """Keep `e164` (normalised) as digest, last four digits and sealed copy; the
+        caller saves (update_fields=PHONE_FIELDS)."""
+        self.phone_digest = phone_digest(e164)
+        self.phone_last4 = last4(e164)
+        self.phone_sealed = seal_phone(e164)
+
+    @property
+    def has_phone(self) -> bool:
+        return bool(self.phone_digest)
+
+    def reveal_phone(self) -> str:
+        """The full number, decrypted. Only for sending a message and for the audited
+        unmask (members.services.phones.member_unmask_phone); never shown otherwise."""
+        return open_phone(self.phone_sealed) if self.phone_sealed else ""
+
     @property
     def masked_phone(self) -> str:
-        return mask_phone(self.phone)
+        return mask_last4(self.phone_last4)
 
     @property
     def is_child(self) -> bool:
@@ -181,21 +204,18 @@ class Member(TimeStampedModel):
         birthday we cannot tell, and do not assume."""
         return self.birthday is not None and age_on(self.birthday, timezone.localdate()) < CHILD_AGE
 
-    def phone_for(self, user: object) -> str:
-        """The phone as `user` may see it: in full only with the view_full_phone permission."""
-        if can_see_full_phone(user):
-            return self.phone
-        return self.masked_phone
+
+# What `set_phone` changes, for save(update_fields=…).
+PHONE_FIELDS = ["phone_digest", "phone_last4", "phone_sealed"]
 
 
 def mask_phone(phone: str) -> str:
-    """+8613812341234 → 138****1234; other numbers keep their first 3 and last 4 digits."""
-    digits = phone.removeprefix("+86") if phone.startswith("+86") else phone
-    if len(digits) < 8:
-        return "*" * len(digits)
-    return f"{digits[:3]}****{digits[-4:]}"
+    """A phone in the one masked form shown everywhere: +8613812341234 → *******1234."""
+    return mask_last4(phone[-4:]) if phone else ""
 
 
 def can_see_full_phone(user: object) -> bool:
+    """Whether `user` may ask to see a full number (each time audited); pages show the
+    masked number to everyone by default."""
     has_perm = getattr(user, "has_perm", None)
     return bool(has_perm and user.is_active and has_perm("members.view_full_phone"))  # type: ignore[attr-defined]

@@ -20,21 +20,24 @@ from members.models import (
     Order,
     Reward,
     SuggestionStatus,
+    mask_phone,
 )
 from members.phones import try_normalize_phone
+from scrm.core.pii import phone_digest
 
 
 def member_search_q(search: str) -> Q:
-    """Phone in any format (exact), name (contains), any identity value (exact),
-    or the last four phone digits."""
+    """Phone in any format (exact, by digest), name (contains), any identity value
+    (exact), or the last four phone digits."""
     query = Q(name__icontains=search)
     identity_values = {search}
     phone = try_normalize_phone(search)
     if phone:
-        query |= Q(phone=phone)
-        identity_values.add(phone)
+        digest = phone_digest(phone)
+        query |= Q(phone_digest=digest)
+        identity_values.add(digest)
     elif search.isdigit() and len(search) == 4:
-        query |= Q(phone__endswith=search)
+        query |= Q(phone_last4=search)
     query |= Q(pk__in=Identity.objects.filter(value__in=identity_values).values("member_id"))
     return query
 
@@ -374,13 +377,13 @@ def tag_holders(*, user: Any, tag: Any) -> QuerySet[Any]:
 def members_from_list(*, user: Any, entries: list[str]) -> tuple[list[int], list[str]]:
     """Resolve phones (any format) or member ids to members the user may see.
     Returns (member ids, entries that matched nobody)."""
-    phones: dict[str, str] = {}
+    phones: dict[str, str] = {}  # digest → the entry as written
     ids: dict[int, str] = {}
     unknown: list[str] = []
     for entry in entries:
         phone = try_normalize_phone(entry)
         if phone:
-            phones[phone] = entry
+            phones[phone_digest(phone)] = entry
         elif entry.isdigit() and len(entry) <= 12:
             ids[int(entry)] = entry
         else:
@@ -392,10 +395,10 @@ def members_from_list(*, user: Any, entries: list[str]) -> tuple[list[int], list
         .annotate(live=Coalesce("member__merged_into_id", "member_id"))
         .values_list("value", "live")
     )
-    # Members whose phone field holds the number but who have no phone identity yet.
+    # Members whose phone holds the number but who have no phone identity yet.
     for phone, holder_id in Member.objects.filter(
-        phone__in=[p for p in phones if p not in by_phone]
-    ).values_list("phone", "pk"):
+        phone_digest__in=[p for p in phones if p not in by_phone]
+    ).values_list("phone_digest", "pk"):
         by_phone.setdefault(phone, holder_id)
     allowed = set(visible.filter(pk__in=[*by_phone.values(), *ids]).values_list("pk", flat=True))
     for phone, entry in phones.items():
@@ -403,7 +406,8 @@ def members_from_list(*, user: Any, entries: list[str]) -> tuple[list[int], list
         if member_id in allowed:
             found.add(member_id)
         else:
-            unknown.append(entry)
+            # Shown back to the user: a phone is masked there like everywhere else.
+            unknown.append(mask_phone(try_normalize_phone(entry) or ""))
     for member_id, entry in ids.items():
         if member_id in allowed:
             found.add(member_id)

@@ -17,10 +17,16 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from members.models import Channel, Identity, IdentityKind, Member, MemberSession
+from members.models import PHONE_FIELDS, Channel, Identity, IdentityKind, Member, MemberSession
 from members.phones import InvalidPhone, normalize_phone
 from members.services.errors import Conflict, MemberError
-from members.services.identity import identity_key, member_resolve_with_retry
+from members.services.identity import (
+    IdentityKey,
+    identity_key,
+    member_resolve_with_retry,
+    merge_suggestion_raise,
+    phone_key,
+)
 from members.services.lifecycle import member_refresh_stage
 from members.signals import member_registered
 from members.wechat import WechatClient, WechatError
@@ -197,15 +203,14 @@ def member_bind_phone(*, member: Member, phone_code: str, client: WechatClient) 
         phone = normalize_phone(raw)
     except InvalidPhone as exc:
         raise MemberError("phone_invalid", exc.messages[0]) from exc
-    holder = Identity.objects.filter(kind=IdentityKind.PHONE, value=phone).first()
+    key = phone_key(phone)
+    holder = Identity.objects.filter(kind=IdentityKind.PHONE, value=key.value).first()
     if holder is not None and holder.member_id != member.pk:
-        from members.services.identity import merge_suggestion_raise
-
         merge_suggestion_raise(
             first=member,
             second=holder.member,
             reason="phone bound in the mini-program belongs to another member",
-            evidence=[{"kind": "phone", "app": "", "value": phone}],
+            evidence=[key.describe()],
         )
         raise Conflict(
             "phone_conflict",
@@ -214,16 +219,16 @@ def member_bind_phone(*, member: Member, phone_code: str, client: WechatClient) 
                 "merge them. Nothing was changed."
             ),
         )
-    member = _bind_phone(member=member, phone=phone)
+    member = _bind_phone(member=member, phone=phone, key=key)
     # Registration is what earns an inviter's referral reward (campaigns listens).
     member_registered.send(sender=Member, member=member)
     return member
 
 
 @transaction.atomic
-def _bind_phone(*, member: Member, phone: str) -> Member:
+def _bind_phone(*, member: Member, phone: str, key: IdentityKey) -> Member:
     member = Member.objects.select_for_update().get(pk=member.pk)
-    if member.phone and member.phone != phone:
+    if member.has_phone and member.phone_digest != key.value:
         raise Conflict(
             "phone_already_bound", _("A different phone number is already bound to this member.")
         )
@@ -232,22 +237,24 @@ def _bind_phone(*, member: Member, phone: str) -> Member:
             Identity.objects.get_or_create(
                 kind=IdentityKind.PHONE,
                 app="",
-                value=phone,
-                defaults={"member": member, "source": Channel.MINI_PROGRAM},
+                value=key.value,
+                defaults={"member": member, "source": Channel.MINI_PROGRAM, "hint": key.hint},
             )
     except IntegrityError as exc:  # bound to someone else a moment ago
         raise Conflict(
             "phone_conflict", _("This phone number was just bound to another member; try again.")
         ) from exc
-    if not Identity.objects.filter(kind=IdentityKind.PHONE, value=phone, member=member).exists():
+    if not Identity.objects.filter(
+        kind=IdentityKind.PHONE, value=key.value, member=member
+    ).exists():
         raise Conflict(
             "phone_conflict",
             _("This phone number belongs to another member record; staff will review it."),
         )
     fields = []
-    if not member.phone:
-        member.phone = phone
-        fields.append("phone")
+    if not member.has_phone:
+        member.set_phone(phone)
+        fields.extend(PHONE_FIELDS)
     if member.member_since is None:
         member.member_since = timezone.now()
         fields.append("member_since")

@@ -5,12 +5,16 @@ from typing import Any
 
 from django.db import connection, transaction
 
+from scrm.core.pii import last4, phone_digest, seal_phone
+
 # Columns COPY writes, in order; `member_bulk_load` rows are tuples in this order.
 MEMBER_COPY_COLUMNS: Sequence[str] = (
     "name",
     "gender",
     "birthday",
-    "phone",
+    "phone_digest",
+    "phone_last4",
+    "phone_sealed",
     "city",
     "home_store_id",
     "guide_id",
@@ -19,6 +23,14 @@ MEMBER_COPY_COLUMNS: Sequence[str] = (
     "created_at",
     "updated_at",
 )
+
+
+def phone_columns(e164: str) -> tuple[str, str, bytes | None]:
+    """A normalised phone (or "") as the member columns that keep it: digest, last four
+    digits, sealed copy."""
+    if not e164:
+        return "", "", None
+    return phone_digest(e164), last4(e164), seal_phone(e164)
 
 
 def allocate_ids(cursor: Any, table: str, count: int) -> list[int]:

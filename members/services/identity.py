@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from members.models import (
     PER_APP_KINDS,
+    PHONE_FIELDS,
     STRONG_KINDS,
     Identity,
     IdentityKind,
@@ -26,6 +27,7 @@ from members.models import (
 from members.phones import InvalidPhone, normalize_phone
 from members.services.errors import MemberError
 from members.services.lifecycle import member_refresh_stage
+from scrm.core.pii import last4, phone_digest
 
 # Fields a channel may fill in on a member; existing values are never overwritten by an import.
 PROFILE_FIELDS = ("name", "gender", "birthday", "city", "home_store", "source_channel")
@@ -33,9 +35,15 @@ PROFILE_FIELDS = ("name", "gender", "birthday", "city", "home_store", "source_ch
 
 @dataclass(frozen=True)
 class IdentityKey:
+    """One identity as stored: for a phone, `value` is the keyed digest and `hint` its last
+    four digits; `phone` carries the number itself in memory only (to seal it on the
+    member), never into equality, repr or storage."""
+
     kind: str
     value: str
     app: str = ""
+    hint: str = field(default="", compare=False)
+    phone: str = field(default="", compare=False, repr=False)
 
     @property
     def is_strong(self) -> bool:
@@ -45,7 +53,17 @@ class IdentityKey:
         return Q(kind=self.kind, app=self.app, value=self.value)
 
     def describe(self) -> dict[str, str]:
-        return {"kind": self.kind, "app": self.app, "value": self.value}
+        described = {"kind": self.kind, "app": self.app, "value": self.value}
+        if self.hint:
+            described["hint"] = self.hint
+        return described
+
+
+def phone_key(e164: str) -> IdentityKey:
+    """The identity key of a normalised phone: its digest, with the last four as hint."""
+    return IdentityKey(
+        kind=IdentityKind.PHONE, value=phone_digest(e164), hint=last4(e164), phone=e164
+    )
 
 
 def identity_key(kind: str, value: object, app: str = "") -> IdentityKey:
@@ -57,7 +75,7 @@ def identity_key(kind: str, value: object, app: str = "") -> IdentityKey:
     text = str(value or "").strip()
     if kind == IdentityKind.PHONE:
         try:
-            text = normalize_phone(text)
+            return phone_key(normalize_phone(text))
         except InvalidPhone as exc:
             raise MemberError(exc.code or "phone_invalid", exc.messages[0]) from exc
     if not text:
@@ -109,7 +127,7 @@ def _holders(keys: Iterable[IdentityKey]) -> dict[IdentityKey, Identity]:
     for key in keys:
         query |= key.as_lookup()
     found = Identity.objects.filter(query).select_related("member") if query else []
-    return {IdentityKey(i.kind, i.value, i.app): i for i in found}
+    return {IdentityKey(i.kind, i.value, i.app, i.hint): i for i in found}
 
 
 def _live(member: Member) -> Member:
@@ -185,7 +203,7 @@ def member_resolve(
         raise _RaceLost
     if not created and profile:
         _fill_blanks(member, profile)
-    _sync_phone(member)
+    _sync_phone(member, keys)
     member_refresh_stage(member=member, reason=f"identity from {source}"[:100])
     return Resolution(member=member, created=created, linked=linked, suggestions=flagged)
 
@@ -198,7 +216,8 @@ def _link(*, member: Member, keys: Sequence[IdentityKey], source: str) -> list[I
     if not keys:
         return []
     rows = [
-        Identity(member=member, kind=k.kind, app=k.app, value=k.value, source=source) for k in keys
+        Identity(member=member, kind=k.kind, app=k.app, value=k.value, hint=k.hint, source=source)
+        for k in keys
     ]
     Identity.objects.bulk_create(rows, ignore_conflicts=True)
     mine = _holders(keys)
@@ -236,16 +255,12 @@ def _fill_blanks(member: Member, profile: dict[str, Any]) -> None:
         member.save(update_fields=[*changed, "updated_at"])
 
 
-def _sync_phone(member: Member) -> None:
-    """Member.phone mirrors a phone identity (the first linked one)."""
-    if member.phone:
+def _sync_phone(member: Member, keys: Sequence[IdentityKey]) -> None:
+    """The member's phone is the first phone identity it got: every phone key here is the
+    member's (a phone is strong, so one held by another member stops resolution)."""
+    if member.has_phone:
         return
-    phone = (
-        Identity.objects.filter(member=member, kind=IdentityKind.PHONE)
-        .order_by("created_at", "pk")
-        .values_list("value", flat=True)
-        .first()
-    )
+    phone = next((k.phone for k in keys if k.kind == IdentityKind.PHONE and k.phone), "")
     if phone:
-        member.phone = phone
-        member.save(update_fields=["phone", "updated_at"])
+        member.set_phone(phone)
+        member.save(update_fields=[*PHONE_FIELDS, "updated_at"])

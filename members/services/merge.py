@@ -8,6 +8,7 @@ changed on both members; undo moves those rows back and restores those fields.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -37,7 +38,9 @@ from scrm.core.services import audit_record
 FILLABLE_FIELDS = (
     "name",
     "birthday",
-    "phone",
+    "phone_digest",
+    "phone_last4",
+    "phone_sealed",
     "city",
     "home_store_id",
     "guide_id",
@@ -89,6 +92,9 @@ def _snapshot(member: Member) -> dict[str, Any]:
             return value.isoformat()
         if isinstance(value, Decimal):
             return str(value)
+        if isinstance(value, bytes | memoryview):
+            # The sealed phone, as BinaryField.to_python reads it back (base64).
+            return base64.b64encode(bytes(value)).decode()
         return value
 
     return {name: plain(getattr(member, name)) for name in SNAPSHOT_FIELDS}

@@ -47,7 +47,9 @@ PERSONAL_MEMBER_FIELDS: dict[str, Any] = {
     "name": "",
     "gender": Gender.UNKNOWN,
     "birthday": None,
-    "phone": "",
+    "phone_digest": "",
+    "phone_last4": "",
+    "phone_sealed": None,
     "city": "",
 }
 
@@ -57,6 +59,7 @@ PERSONAL_MEMBER_FIELDS: dict[str, Any] = {
 PERSONAL_KEYS = frozenset(
     {
         *PERSONAL_MEMBER_FIELDS,
+        "phone",
         "phone_digest",
         "phone_last4",
         "phone_sealed",
@@ -218,7 +221,7 @@ def _member_rows(member_ids: list[int]) -> list[dict[str, Any]]:
 
 def person_phone(member: Member) -> str:
     """The member's own phone number, in full, for their own archive."""
-    return member.phone
+    return member.reveal_phone()
 
 
 def _json_bytes(payload: Any) -> bytes:

@@ -31,12 +31,14 @@ from members.models import (
     SegmentKind,
     SegmentRefresh,
     SegmentSize,
+    mask_phone,
 )
 from members.phones import try_normalize_phone
 from members.segments.rules import parse_rules
 from members.segments.sql import compile_rules
 from members.services.errors import MemberError
 from scrm.core.models import AuditEvent
+from scrm.core.pii import phone_digest
 from scrm.core.services import audit_record
 from scrm.org.models import Store
 
@@ -252,7 +254,7 @@ def _list_key(column: str, raw: str) -> tuple[str | None, str]:
         return None, ListReject.EMPTY
     if column == ListColumn.PHONE:
         phone = try_normalize_phone(text)
-        return (phone, "") if phone else (None, ListReject.INVALID_PHONE)
+        return (phone_digest(phone), "") if phone else (None, ListReject.INVALID_PHONE)
     if column == ListColumn.MEMBER_ID:
         digits = unicodedata.normalize("NFKC", text)
         if (
@@ -266,6 +268,10 @@ def _list_key(column: str, raw: str) -> tuple[str | None, str]:
     if len(text) > LIST_VALUE_MAX_LENGTH:
         return None, ListReject.TOO_LONG
     return text, ""
+
+
+def _phone_of(column: str, cell: str) -> str | None:
+    return try_normalize_phone(cell.strip()) if column == ListColumn.PHONE else None
 
 
 def _list_holders(
@@ -288,8 +294,9 @@ def _list_holders(
         )
         params: list[Any] = []
     elif column == ListColumn.PHONE:
-        # The phone identity decides; a member whose phone field holds the number but who
-        # has no phone identity yet is found too (as the bulk-tag list does).
+        # The values are digests. The phone identity decides; a member whose phone holds
+        # the number but who has no phone identity yet is found too (as the bulk-tag list
+        # does).
         hits = (
             "SELECT k.value, COALESCE(m.merged_into_id, m.id) AS member_id "
             "FROM segment_list_keys k "
@@ -297,7 +304,7 @@ def _list_holders(
             "JOIN members_member m ON m.id = i.member_id "
             "UNION ALL "
             "SELECT k.value, m.id FROM segment_list_keys k "
-            "JOIN members_member m ON m.phone = k.value AND m.merged_into_id IS NULL "
+            "JOIN members_member m ON m.phone_digest = k.value AND m.merged_into_id IS NULL "
             "WHERE NOT EXISTS (SELECT 1 FROM members_identity i "
             "WHERE i.value = k.value AND i.kind = %s AND i.app = '')"
         )
@@ -352,8 +359,10 @@ def segment_list_match(
     result = ListMatch(rows_read=len(rows))
     first_row: dict[str, int] = {}
     raw_of: dict[str, str] = {}
-    for number, raw in rows:
-        key, code = _list_key(column, raw)
+    for number, cell in rows:
+        key, code = _list_key(column, cell)
+        # The report shows a valid phone masked, like every page and export.
+        raw = mask_phone(key_phone) if (key_phone := _phone_of(column, cell)) else cell
         if key is None:
             result.invalid += 1
             result.rejected.append(ListRejectedRow(number, raw[:LIST_REPORT_VALUE_LENGTH], code))

@@ -1,6 +1,6 @@
 """Member tables as downloads: the member list, a segment's members. Both go through the
-import-export `MemberExportResource` (its columns, phones masked for whoever lacks
-`view_full_phone`) and the shared `table_download`, capped at EXPORT_LIMIT rows.
+import-export `MemberExportResource` (its columns, phones always masked) and the shared
+`table_download`, capped at EXPORT_LIMIT rows.
 Other tables that list members (a guide's customers, a campaign's entrants, events)
 keep their page's columns and use the same cap through `over_the_cap`."""
 

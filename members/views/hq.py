@@ -11,9 +11,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from members import selectors
 from members.forms import MemberFilterForm
-from members.models import MemberMerge, MergeSuggestion, can_see_full_phone
+from members.models import Member, MemberMerge, MergeSuggestion, can_see_full_phone
 from members.profile_sections import PROFILE_TABLES, sections_for
 from members.services import merge as merge_services
+from members.services import phones as phone_services
 from members.services.errors import MemberError
 from members.views.downloads import member_download
 from scrm.core.access import head_office_required, hq_required
@@ -54,7 +55,6 @@ def member_list(request: HttpRequest) -> HttpResponse:
             "form": form,
             "page": page,
             "filtered": any(filters.values()),
-            "full_phone": can_see_full_phone(request.user),
         },
     )
 
@@ -96,15 +96,40 @@ def member_profile(request: HttpRequest, member_id: int) -> HttpResponse:
             header=header,
             rows=rows,
         )
-    return render(
+    return _profile_page(request, member, phone=member.masked_phone, revealed=False)
+
+
+def _profile_page(
+    request: HttpRequest, member: Member, *, phone: str, revealed: bool
+) -> HttpResponse:
+    response = render(
         request,
         "members/hq/member_profile.html",
         {
             "member": member,
-            "phone": member.phone_for(request.user),
+            "phone": phone,
+            "revealed": revealed,
+            "can_reveal": can_see_full_phone(request.user) and member.has_phone and not revealed,
             "sections": sections_for(member, request.user),
         },
     )
+    if revealed:
+        response["Cache-Control"] = "no-store"  # the full number stays out of caches
+    return response
+
+
+@hq_required
+@require_POST
+def member_phone_reveal(request: HttpRequest, member_id: int) -> HttpResponse:
+    """The profile with the full phone shown, once, for this answer: needs view_full_phone
+    and a member in the user's scope, and is recorded in the audit log."""
+    _member, phone = phone_services.member_unmask_phone(
+        user=request.user, member_id=member_id, origin=request.path
+    )
+    member = selectors.member_for_profile(user=request.user, member_id=member_id)
+    if member is None:
+        raise Http404
+    return _profile_page(request, member, phone=phone or member.masked_phone, revealed=bool(phone))
 
 
 @head_office_only

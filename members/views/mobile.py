@@ -16,6 +16,7 @@ from members import selectors
 from members.forms.guides import CustomerFilterForm, NoteForm, TaskDoneForm
 from members.models import Member, Tag, TaskStatus, can_see_full_phone
 from members.selectors import guides as guide_selectors
+from members.services import phones as phone_services
 from members.services.errors import MemberError
 from members.services.guides import note_add, task_complete
 from members.services.tags import member_tag_add, member_tag_remove
@@ -63,7 +64,23 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @mobile_required
 def customer(request: HttpRequest, member_id: int) -> HttpResponse:
-    member = _customer(request, member_id)
+    return _card_page(request, _customer(request, member_id), full_phone="")
+
+
+@mobile_required
+@require_POST
+def customer_phone_reveal(request: HttpRequest, member_id: int) -> HttpResponse:
+    """The card with the full number (and tap-to-call), for this answer only: needs
+    view_full_phone and the guide's own customer, and is recorded in the audit log."""
+    member, phone = phone_services.member_unmask_phone(
+        user=request.user, member_id=member_id, origin=request.path
+    )
+    response = _card_page(request, _customer(request, member.pk), full_phone=phone)
+    response["Cache-Control"] = "no-store"  # the full number stays out of caches
+    return response
+
+
+def _card_page(request: HttpRequest, member: Member, *, full_phone: str) -> HttpResponse:
     from members.services.points import points_balances
 
     held = selectors.member_tags(member)
@@ -73,8 +90,9 @@ def customer(request: HttpRequest, member_id: int) -> HttpResponse:
         "mobile/customer.html",
         {
             "member": member,
-            "phone": member.phone_for(request.user),
-            "can_call": can_see_full_phone(request.user) and bool(member.phone),
+            "phone": full_phone or member.masked_phone,
+            "full_phone": full_phone,
+            "can_reveal": can_see_full_phone(request.user) and member.has_phone and not full_phone,
             "card": tier_card(member_id=member.pk),
             "balances": points_balances(member_id=member.pk),
             "orders": selectors.member_orders(member, limit=5),

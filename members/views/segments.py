@@ -21,7 +21,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from members.forms.tags import SegmentForm
 from members.forms_segments_upload import SegmentUploadForm
-from members.models import Segment, Tag, Tier, can_see_full_phone
+from members.models import Segment, Tag, Tier
 from members.segments.evaluate import SegmentTimeout, check_rules, live_count
 from members.segments.rules import FIELDS, RuleError
 from members.services.errors import MemberError
@@ -232,7 +232,6 @@ def segment_count(request: HttpRequest) -> JsonResponse:
         )
     except SegmentTimeout as exc:
         return JsonResponse({"error": "timeout", "message": str(exc)}, status=504)
-    full = can_see_full_phone(request.user)
     return JsonResponse(
         {
             "count": result.count,
@@ -243,7 +242,7 @@ def segment_count(request: HttpRequest) -> JsonResponse:
                 {
                     "id": member.pk,
                     "name": member.name or "—",
-                    "phone": member.phone if full else member.masked_phone,
+                    "phone": member.masked_phone,
                     "store": member.home_store.name if member.home_store else "",
                     "url": f"/hq/members/{member.pk}/",
                 }
@@ -274,7 +273,6 @@ def segment_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "segment": segment,
             "page": page,
             "sizes": list(segment.sizes.all()[:30]),
-            "full_phone": can_see_full_phone(request.user),
             "rules_json": json.dumps(segment.rules, ensure_ascii=False, indent=1),
         },
     )

@@ -8,6 +8,8 @@ class CoreConfig(AppConfig):
     verbose_name = "Core"
 
     def ready(self) -> None:
+        from scrm.core import checks  # noqa: F401 - registers the deployment checks
+
         # Apps register benches in `<app>/bench.py`, demo data in `<app>/demo.py` and
         # board figures in `<app>/board.py`, member profile sections in `<app>/profile.py`.
         autodiscover_modules("bench")

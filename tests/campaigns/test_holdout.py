@@ -40,6 +40,7 @@ from campaigns.services.planning import broadcast_plan, broadcast_preview
 from campaigns.services.sending import broadcast_sweep, send_chunk
 from members.models import Identity, Member, Segment
 from members.services.errors import MemberError
+from scrm.core.pii import phone_digest
 from tests.conftest import Org
 from tests.members.factories import IdentityFactory, MemberFactory, OrderFactory
 
@@ -54,7 +55,8 @@ NOW = timezone.localtime().replace(hour=10, minute=0, second=0, microsecond=0)
 def many_members(org: Org, n: int, **fields: Any) -> list[Member]:
     members = Member.objects.bulk_create(MemberFactory.build_batch(n, home_store=org.a1, **fields))
     Identity.objects.bulk_create(
-        IdentityFactory.build(member=m, kind="phone", value=f"+86136{m.pk:08d}") for m in members
+        IdentityFactory.build(member=m, kind="phone", value=phone_digest(f"+86136{m.pk:08d}"))
+        for m in members
     )
     return members
 

@@ -47,10 +47,10 @@ from members.services.errors import Conflict, MemberError
 from scrm.core.models import AuditEvent
 from tests.conftest import Org
 from tests.members.factories import (
-    IdentityFactory,
     MemberFactory,
     OrderFactory,
     TagFactory,
+    phone_identity,
 )
 from touchpoints.models import BehaviourEvent
 
@@ -367,7 +367,7 @@ def test_walks_send_wait_branch_send(org: Org) -> None:
     campaign = make_campaign(org)  # inbox → wait 3 days → converted? end : sms
     buyer = MemberFactory(member_since=NOW + timedelta(minutes=1))
     idle = MemberFactory(member_since=NOW + timedelta(minutes=1))
-    IdentityFactory(member=idle, kind="phone", value="+8613900000001")
+    phone_identity(idle, "+8613900000001")
     journeys_enroll(now=NOW + timedelta(minutes=5))
     t1 = NOW + timedelta(minutes=6)
     stats = journeys_advance(now=t1)

@@ -22,7 +22,7 @@ from campaigns.services.planning import broadcast_plan, broadcast_preview
 from members.models import Segment
 from members.services.errors import MemberError
 from tests.conftest import Org
-from tests.members.factories import IdentityFactory
+from tests.members.factories import phone_identity
 
 pytestmark = pytest.mark.django_db
 
@@ -81,7 +81,7 @@ def test_preview_and_plan_count_each_suppression(org: Org, audience: Segment) ->
         org.member_b1,
     ]
     for member in members[:4]:
-        IdentityFactory(member=member, kind="phone", value=f"+86139000000{member.pk % 100:02d}")
+        phone_identity(member, f"+86139000000{member.pk % 100:02d}")
     MarketingOptOut.objects.create(member=members[0], channel="")  # all channels
     MarketingOptOut.objects.create(member=members[1], channel="wecom")  # another channel
     earlier = make_broadcast(org, audience, name="昨晚", channel="inbox")

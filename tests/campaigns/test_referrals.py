@@ -29,12 +29,13 @@ from members.models import Identity, LedgerEntry, Member, PointsAccount
 from members.services.auth import _open_session
 from members.services.errors import MemberError
 from scrm.core.models import AuditEvent
+from scrm.core.pii import phone_digest
 from tests.conftest import Org
 from tests.members.factories import (
-    IdentityFactory,
     MemberFactory,
     SandboxLoginCodeFactory,
     SandboxPhoneCodeFactory,
+    phone_identity,
 )
 
 LEVEL1, LEVEL2 = 100, 20
@@ -163,7 +164,7 @@ def test_claim_then_registration_credits_both_levels(client: Client, programme: 
     b_referral = Referral.objects.get(invitee=b.member)
     assert b_referral.status == ReferralStatus.CREDITED
     assert (b_referral.level1_points, b_referral.level2_points) == (LEVEL1, 0)
-    assert b_referral.invitee_phone == "+8613800000002"
+    assert b_referral.invitee_phone == phone_digest("+8613800000002")  # never the number
     assert _rewards(a.member) == [(LEVEL1, f"referral:{b_referral.pk}:level1")]
 
     c = Visitor(client)
@@ -337,7 +338,7 @@ def test_a_phone_that_already_earned_a_reward_earns_nothing_again(
     referral = Referral.objects.get(invitee=c.member)
     assert referral.status == ReferralStatus.REJECTED
     assert referral.rejected_reason == ReferralRejection.PHONE_REPEATED
-    assert referral.invitee_phone == "+8613500000002"
+    assert referral.invitee_phone == phone_digest("+8613500000002")
     assert (referral.level1_points, referral.level2_points) == (0, 0)
     assert LedgerEntry.objects.count() == ledger_before
     assert [amount for amount, _ref in _rewards(a.member)] == [LEVEL1]
@@ -348,7 +349,7 @@ def test_a_phone_held_by_another_member_is_not_bound_and_pays_nothing(
 ) -> None:
     a = Visitor(client)
     holder = MemberFactory(phone="+8613500000003")
-    IdentityFactory(member=holder, kind="phone", value="+8613500000003")
+    phone_identity(holder, "+8613500000003")
     b = Visitor(client)
     assert b.claim(a.code(), "device-b").status_code == 201
     before = _state()
@@ -367,7 +368,7 @@ def test_inviters_own_rejected_invite_earns_their_inviter_nothing(
         invitee=MemberFactory(),
         inviter=MemberFactory(),
         device_id="old",
-        invitee_phone="+8613400000002",
+        invitee_phone=phone_digest("+8613400000002"),
     )
     c = Visitor(client)
     assert c.claim(b.code(), "device-c").status_code == 201  # while B's invite is pending

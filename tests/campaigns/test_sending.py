@@ -31,7 +31,7 @@ from campaigns.services.sending import (
 )
 from members.models import Member, Segment
 from tests.conftest import Org, start_worker, stop_worker, wait_for
-from tests.members.factories import IdentityFactory, MemberFactory
+from tests.members.factories import MemberFactory, phone_identity
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -46,7 +46,7 @@ def planned_broadcast(org: Org, *, extra: int = 0, channel: str = "sms") -> Broa
     for _n in range(extra):
         MemberFactory()
     for member in Member.objects.filter(identities__isnull=True):
-        IdentityFactory(member=member, kind="phone", value=f"+86137{member.pk:08d}")
+        phone_identity(member, f"+86137{member.pk:08d}")
     segment = Segment.objects.create(name="全部", rules=EVERYONE)
     material = Material.objects.create(kind="text", title="会员日", body="{name}，会员日快乐")
     broadcast = Broadcast.objects.create(

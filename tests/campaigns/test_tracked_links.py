@@ -29,7 +29,7 @@ from members.models import Member, Segment
 from members.services.auth import _open_session
 from members.services.errors import MemberError
 from tests.conftest import Org
-from tests.members.factories import IdentityFactory
+from tests.members.factories import phone_identity
 
 PUBLIC = "https://scrm.example-brand.cn"
 LINK = "https://m.example-brand.cn/events/618"
@@ -110,7 +110,7 @@ def test_inbox_messages_carry_each_deliverys_tracked_link(org: Org) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_an_sms_carries_its_tracked_link_in_the_text(org: Org) -> None:
     for member in Member.objects.all():
-        IdentityFactory(member=member, kind="phone", value=f"+86137{member.pk:08d}")
+        phone_identity(member, f"+86137{member.pk:08d}")
     broadcast = link_broadcast(org, channel="sms")
     wang = org.member_of_guide_a1
     delivery = Delivery.objects.get(broadcast=broadcast, member=wang)

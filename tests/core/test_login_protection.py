@@ -190,6 +190,7 @@ def test_check_deploy_is_clean_with_the_production_settings() -> None:
     env.update(
         DJANGO_SETTINGS_MODULE="scrm.settings",
         SECRET_KEY=secrets.token_urlsafe(60),
+        SCRM_PII_KEY=secrets.token_urlsafe(48),
         ALLOWED_HOSTS="scrm.example.com",
         DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
     )

@@ -39,10 +39,13 @@ def test_seed_demo_builds_the_documented_organisation() -> None:
     # Every store has guides, every guide one store, and members belong to real stores.
     assert all(s.staff.filter(role=Role.GUIDE).exists() for s in Store.objects.all())
     assert not Member.objects.filter(home_store__isnull=True).exists()
-    assert Member.objects.values("phone").distinct().count() == 503
-    assert all(
-        p.startswith("+861") and len(p) == 14
-        for p in Member.objects.values_list("phone", flat=True)
+    assert Member.objects.values("phone_digest").distinct().count() == 503
+    phones = [m.reveal_phone() for m in Member.objects.all()]
+    assert all(p.startswith("+861") and len(p) == 14 for p in phones)
+    assert {m.phone_last4 for m in Member.objects.all()} == {p[-4:] for p in phones}
+    # Identities hold the members' digests, never the numbers.
+    assert set(Identity.objects.filter(kind="phone").values_list("value", flat=True)) == set(
+        Member.objects.values_list("phone_digest", flat=True)
     )
     # Every member has a phone identity; many have WeChat ids; orders span two years.
     assert not Member.objects.exclude(identities__kind="phone").exists()
@@ -91,15 +94,15 @@ def test_seed_demo_builds_the_documented_organisation() -> None:
 def test_seed_demo_is_idempotent_and_tops_up() -> None:
     call_command("seed_demo", members=300, stdout=StringIO())
     first = _counts()
-    first_rows = set(Member.objects.values_list("name", "phone", "birthday"))
+    first_rows = set(Member.objects.values_list("name", "phone_digest", "birthday"))
     call_command("seed_demo", members=300, stdout=StringIO())
     assert _counts() == first
     call_command("seed_demo", members=400, stdout=StringIO())
     # 303 after the first run; topping up to 400 adds 97 people and 3 planted duplicates.
     assert _counts()[-1] == 403
-    assert Member.objects.values("phone").distinct().count() == 403
+    assert Member.objects.values("phone_digest").distinct().count() == 403
     # Topping up keeps the first 300 exactly as they were and adds 100 new people.
-    assert first_rows <= set(Member.objects.values_list("name", "phone", "birthday"))
+    assert first_rows <= set(Member.objects.values_list("name", "phone_digest", "birthday"))
 
 
 def test_if_empty_leaves_an_existing_database_alone() -> None:

@@ -57,6 +57,7 @@ def test_deploy_checks_pass_with_production_settings() -> None:
     env.update(
         DEBUG="0",
         SECRET_KEY="p9$Kq2!vX7#mZr4&Lw8^Tn1*Bs6(Hd3)Jf5-Gc0+Ye_Ua7%Qi2@Oe",
+        SCRM_PII_KEY="Zt4#nV9qLr2$Wm7xKc5^Hb8pJd3&Fs6gYe1*Ua0oQi",
         SECURE_HSTS_SECONDS="31536000",
         SECURE_HSTS_INCLUDE_SUBDOMAINS="1",
         SECURE_HSTS_PRELOAD="1",

@@ -8,7 +8,7 @@ import pytest
 from members.models import IdentityKind, Member, MemberMerge
 from members.services.identity import merge_suggestion_raise
 from tests.conftest import Org
-from tests.members.factories import IdentityFactory, MemberFactory
+from tests.members.factories import IdentityFactory, MemberFactory, phone_identity
 from tests.org.factories import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -31,7 +31,7 @@ def _sign_in(page: Any, base: str, username: str) -> None:
 
 def test_find_by_phone_and_open_the_profile(live_server: Any, org: Org, page: Any) -> None:
     member = org.member_of_guide_a1
-    IdentityFactory(member=member, kind=IdentityKind.PHONE, value=member.phone)
+    phone_identity(member)
     IdentityFactory(member=member, kind=IdentityKind.TMALL, value="tb_wang_xm")
     _sign_in(page, live_server.url, "hq_operator")
     page.click("nav a.nav:text-is('会员')")
@@ -42,7 +42,7 @@ def test_find_by_phone_and_open_the_profile(live_server: Any, org: Org, page: An
     page.click("[data-testid=member-list] >> text=王小美")
     page.wait_for_load_state()
     assert page.url == f"{live_server.url}/hq/members/{member.pk}/"
-    assert page.locator("[data-testid=profile-phone]").inner_text() == "138****1234"
+    assert page.locator("[data-testid=profile-phone]").inner_text() == "*******1234"
     identities = page.locator("[data-testid=section-identities]").inner_text()
     assert "天猫买家ID" in identities and "tb_wang_xm" in identities
 

@@ -39,7 +39,13 @@ def test_store_manager_uploads_a_phone_list(
     page.wait_for_load_state()
     assert page.input_value("#id_store") == str(org.a1.pk)  # their only store, chosen
     page.fill("#id_name", "门店回访名单")
-    lines = ["手机号", "138 0000 1234", "+86 13800001234", org.member_b1.phone, "13999999999"]
+    lines = [
+        "手机号",
+        "138 0000 1234",
+        "+86 13800001234",
+        org.member_b1.reveal_phone(),
+        "13999999999",
+    ]
     content = ("\n".join(lines) + "\n").encode()
     page.set_input_files(
         "#id_file", {"name": "回访.csv", "mimeType": "text/csv", "buffer": content}
@@ -61,9 +67,10 @@ def test_store_manager_uploads_a_phone_list(
     report = Path(download_info.value.path()).read_text(encoding="utf-8-sig")
     assert report.splitlines() == [
         "Row,Value,Reason",
-        "3,+86 13800001234,Duplicate of row 2 (counted once).",
-        f"4,{org.member_b1.phone},No member you can see matches it.",
-        "5,13999999999,No member you can see matches it.",
+        # Phones are reported masked, like every phone in a page or file.
+        "3,*******1234,Duplicate of row 2 (counted once).",
+        f"4,{org.member_b1.masked_phone},No member you can see matches it.",
+        "5,*******9999,No member you can see matches it.",
     ]
     assert list(SegmentMember.objects.values_list("member_id", flat=True)) == [
         org.member_of_guide_a1.pk

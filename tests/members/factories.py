@@ -19,6 +19,7 @@ from members.models import (
     TagChoice,
     TagGroup,
 )
+from scrm.core.pii import phone_digest, seal_phone
 from tests.org.factories import StoreFactory
 
 
@@ -26,9 +27,15 @@ class MemberFactory(DjangoModelFactory[Member]):
     class Meta:
         model = Member
 
+    class Params:
+        # The number as E.164; stored as digest, last four digits and sealed copy.
+        phone = factory.Sequence(lambda n: f"+86138{n:08d}")
+
     name = factory.Faker("name", locale="zh_CN")
     gender = Gender.FEMALE
-    phone = factory.Sequence(lambda n: f"+86138{n:08d}")
+    phone_digest = factory.LazyAttribute(lambda o: phone_digest(o.phone) if o.phone else "")
+    phone_last4 = factory.LazyAttribute(lambda o: o.phone[-4:])
+    phone_sealed = factory.LazyAttribute(lambda o: seal_phone(o.phone) if o.phone else None)
     city = factory.Faker("city_name", locale="zh_CN")
     home_store = factory.SubFactory(StoreFactory)
     lifecycle_stage = LifecycleStage.MEMBER
@@ -41,6 +48,19 @@ class IdentityFactory(DjangoModelFactory[Identity]):
     member = factory.SubFactory(MemberFactory)
     kind = IdentityKind.TMALL
     value = factory.Sequence(lambda n: f"tb{n:08d}")
+
+
+def phone_identity(member: Member, phone: str | None = None, **fields: object) -> Identity:
+    """A phone identity as the identity service stores it: the number's digest, with its
+    last four digits as hint (the member's own phone when none is given)."""
+    number = phone or member.reveal_phone()
+    return IdentityFactory.create(
+        member=member,
+        kind=IdentityKind.PHONE,
+        value=phone_digest(number),
+        hint=number[-4:],
+        **fields,
+    )
 
 
 class OrderFactory(DjangoModelFactory[Order]):
@@ -87,3 +107,8 @@ class TagFactory(DjangoModelFactory[Tag]):
 
     group = factory.SubFactory(TagGroupFactory)
     name = factory.Sequence(lambda n: f"标签{n}")
+
+
+def by_phone(e164: str) -> dict[str, str]:
+    """Lookup kwargs for the member holding `e164` (members keep only its digest)."""
+    return {"phone_digest": phone_digest(e164)}

@@ -13,11 +13,13 @@ from members.models import (
     MergeSuggestion,
     SandboxWechatCode,
 )
+from scrm.core.pii import phone_digest
 from tests.members.factories import (
     IdentityFactory,
     MemberFactory,
     SandboxLoginCodeFactory,
     SandboxPhoneCodeFactory,
+    phone_identity,
 )
 
 pytestmark = pytest.mark.django_db
@@ -90,7 +92,7 @@ def test_login_that_matches_two_members_is_reviewed_not_merged(client: Client) -
     IdentityFactory(member=a, kind="unionid", value="oUTwin")
     b = MemberFactory()
     IdentityFactory(member=b, kind="openid", app="sandbox-mini-program", value="oOTwin")
-    IdentityFactory(member=b, kind="phone", value="+8613100000000")
+    phone_identity(b, "+8613100000000")
     code = SandboxLoginCodeFactory(openid="oOTwin", unionid="oUTwin")
     response = _login(client, code.code)
     # openid is weak, unionid strong: the unionid decides, the pair is flagged.
@@ -162,17 +164,17 @@ def test_binding_a_phone_makes_a_member(client: Client) -> None:
     )
     assert response.status_code == 200
     card = response.json()
-    assert card["phone"] == "138****5678"
+    assert card["phone"] == "*******5678"
     assert card["is_member"] is True
     assert card["lifecycle_stage"] == LifecycleStage.MEMBER
     member = Member.objects.get()
-    assert member.phone == "+8613800005678"
-    assert member.identities.filter(kind="phone", value="+8613800005678").exists()
+    assert member.reveal_phone() == "+8613800005678"
+    assert member.identities.filter(kind="phone", value=phone_digest("+8613800005678")).exists()
 
 
 def test_phone_belonging_to_another_member_goes_to_review(client: Client) -> None:
     other = MemberFactory(phone="+8613900001111")
-    IdentityFactory(member=other, kind="phone", value="+8613900001111")
+    phone_identity(other, "+8613900001111")
     tokens = _login(client, SandboxLoginCodeFactory().code).json()
     me = Member.objects.exclude(pk=other.pk).get()
     phone_code = SandboxPhoneCodeFactory(phone="13900001111")
@@ -185,7 +187,7 @@ def test_phone_belonging_to_another_member_goes_to_review(client: Client) -> Non
     assert response.status_code == 409
     assert response.json()["code"] == "phone_conflict"
     me.refresh_from_db()
-    assert me.phone == "" and me.member_since is None
+    assert not me.has_phone and me.member_since is None
     assert not me.identities.filter(kind="phone").exists()
     suggestion = MergeSuggestion.objects.get()
     assert {suggestion.member_a_id, suggestion.member_b_id} == {me.pk, other.pk}
@@ -202,7 +204,7 @@ def test_invalid_phone_from_wechat_is_refused(client: Client) -> None:
     )
     assert response.status_code == 400
     assert response.json()["code"] == "phone_invalid"
-    assert Member.objects.get().phone == ""
+    assert not Member.objects.get().has_phone
 
 
 def test_refresh_rotates_and_the_old_refresh_token_dies(client: Client) -> None:

@@ -34,7 +34,13 @@ from members.services.points import points_adjust
 from members.services.tags import member_tag_add
 from tests.conftest import Org
 from tests.downloads import table
-from tests.members.factories import IdentityFactory, MemberFactory, OrderFactory, TagFactory
+from tests.members.factories import (
+    IdentityFactory,
+    MemberFactory,
+    OrderFactory,
+    TagFactory,
+    phone_identity,
+)
 from touchpoints.models import BehaviourEvent
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -71,7 +77,7 @@ def test_member_profile_tables_download_every_row(
         unit_price=Decimal("150"),
         amount=Decimal("300"),
     )
-    IdentityFactory(member=member, kind="phone", value="+8613800001234", source="pos")
+    phone_identity(member, "+8613800001234", source="pos")
     IdentityFactory(member=member, kind="tmall", value="tb-wang", source="tmall")
     LifecycleChange.objects.create(
         member=member, from_stage="prospect", to_stage="member", reason="注册", changed_at=at(2)
@@ -113,7 +119,7 @@ def test_member_profile_tables_download_every_row(
     assert (Decimal(first[5]), Decimal(first[6])) == (Decimal(300), Decimal(100))
     identities = download("identities")
     assert identities[1:] == [
-        ["手机号", "", "138****1234", "pos", identities[1][4]],
+        ["手机号", "", "*******1234", "pos", identities[1][4]],
         ["天猫买家ID", "", "tb-wang", "tmall", identities[2][4]],
     ]
     assert download("lifecycle")[1:] == [["2026-03-02 10:00", "潜在用户", "会员", "注册"]]
@@ -130,9 +136,9 @@ def test_member_profile_tables_download_every_row(
     assert behaviour[1] == ["2026-03-03 10:00", "扫码", "", "page: /p/1"]
     for key in PROFILE_TABLES:  # every table answers, with its header
         assert download(key)[0]
-    # Full numbers only for those allowed to see them, as on the page.
+    # Masked for those allowed to see a full number too: files are never unmasked.
     org.store_manager_a1.user_permissions.add(Permission.objects.get(codename="view_full_phone"))
-    assert download("identities")[1][2] == "+8613800001234"
+    assert download("identities")[1][2] == "*******1234"
     # Another store's member is not there; an unknown table is not there either.
     other = client.get(f"/hq/members/{org.member_b1.pk}/", {"table": "orders", "format": "csv"})
     assert other.status_code == 404
@@ -166,8 +172,8 @@ def test_guide_page_downloads_all_customers_and_open_tasks(
     rows = table(client.get(url, {"format": file_format}))
     assert rows[0] == ["名称", "手机号", "阶段", "门店"]
     assert len(rows) == 1 + 61  # past the page's 50
-    assert ["王小美", "138****1234", "会员", "上海南京西路店"] in rows
-    assert rows.count(["批量", "139****2222", "会员", "上海南京西路店"]) == 60
+    assert ["王小美", "*******1234", "会员", "上海南京西路店"] in rows
+    assert rows.count(["批量", "*******2222", "会员", "上海南京西路店"]) == 60
     tasks = table(client.get(url, {"table": "tasks", "format": file_format}))
     assert tasks == [["截止", "任务", "客户", "已逾期"], ["2020-01-02", "回访", "王小美", "✓"]]
     # Another store's guide is not the manager's to download.
@@ -299,7 +305,8 @@ def test_upload_result_downloads_every_rejected_row(
     rows = table(client.get(response["Location"], {"format": file_format}))
     assert rows[0] == ["行号", "值", "原因"]
     assert len(rows) == 1 + 61  # past the 50 the page shows
-    assert rows[1] == ["3", "13999990000", "没有匹配到您可见的会员。"]
+    # A phone that matched nobody is reported masked, like every phone in a file.
+    assert rows[1] == ["3", "*******0000", "没有匹配到您可见的会员。"]
     assert rows[-1] == ["63", "12345", "不是手机号。"]
     # Someone else's upload is not theirs to download.
     client.force_login(org.region_manager_a)

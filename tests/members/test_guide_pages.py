@@ -139,7 +139,7 @@ def test_customer_card_tags_and_notes(en, org):
     card = client.get(reverse("mobile:customer", args=[member.pk]))
     assert card.status_code == 200
     text = card.content.decode()
-    assert "138****1234" in text and "13800001234" not in text  # masked, no tap-to-call
+    assert "*******1234" in text and "13800001234" not in text  # masked, no tap-to-call
     assert 'href="tel:' not in text
     response = client.post(reverse("mobile:customer-tag-add", args=[member.pk]), {"tag": tag.pk})
     assert response.status_code == 302
@@ -185,12 +185,15 @@ def test_unknown_or_inactive_tag_is_refused(en, org):
     assert not MemberTag.objects.exists()
 
 
-def test_tap_to_call_with_permission(org, client):
+def test_tap_to_call_after_show_full_number_with_permission(org, client):
     from django.contrib.auth.models import Permission
 
     org.guide_a1.user_permissions.add(Permission.objects.get(codename="view_full_phone"))
     client.force_login(org.guide_a1)
-    text = client.get(reverse("mobile:customer", args=[org.member_of_guide_a1.pk])).content.decode()
+    member = org.member_of_guide_a1
+    text = client.get(reverse("mobile:customer", args=[member.pk])).content.decode()
+    assert "tel:" not in text and 'data-testid="reveal-phone"' in text
+    text = client.post(reverse("mobile:customer-phone-reveal", args=[member.pk])).content.decode()
     assert 'href="tel:+8613800001234"' in text
 
 

@@ -14,7 +14,7 @@ from members.models import IdentityKind, LifecycleStage, Member
 from members.services.lifecycle import member_refresh_stage
 from members.services.orders import LineInput, order_record
 from tests.conftest import Org
-from tests.members.factories import IdentityFactory, MemberFactory
+from tests.members.factories import IdentityFactory, MemberFactory, phone_identity
 
 
 def _names(response) -> set[str]:  # type: ignore[no-untyped-def]
@@ -125,7 +125,7 @@ def test_list_and_profile_have_a_fixed_query_count(
 
 def test_profile_shows_every_section_with_masked_phone(client: Client, org: Org) -> None:
     member = org.member_of_guide_a1
-    IdentityFactory(member=member, kind=IdentityKind.PHONE, value=member.phone)
+    phone_identity(member)
     client.force_login(org.hq_operator)
     response = client.get(f"/hq/members/{member.pk}/")
     keys = [item["section"].key for item in response.context["sections"]]
@@ -142,14 +142,16 @@ def test_profile_shows_every_section_with_masked_phone(client: Client, org: Org)
         "merges",
     ]
     body = response.content.decode()
-    assert "138****1234" in body and "+8613800001234" not in body
+    assert "*******1234" in body and "+8613800001234" not in body
 
 
-def test_full_phone_needs_the_permission(client: Client, org: Org) -> None:
+def test_the_profile_is_masked_even_with_the_permission(client: Client, org: Org) -> None:
+    """The permission offers the audited "show full number" button; it shows nothing."""
     org.hq_operator.user_permissions.add(Permission.objects.get(codename="view_full_phone"))
     client.force_login(org.hq_operator)
     body = client.get(f"/hq/members/{org.member_of_guide_a1.pk}/").content.decode()
-    assert "+8613800001234" in body
+    assert "*******1234" in body and "13800001234" not in body
+    assert 'data-testid="reveal-phone"' in body
 
 
 def test_export_csv_masks_phones_and_follows_scope(client: Client, org: Org) -> None:
@@ -159,18 +161,18 @@ def test_export_csv_masks_phones_and_follows_scope(client: Client, org: Org) -> 
     text = response.content.decode("utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(text)))
     assert {r["name"] for r in rows} == {"王小美", "李小红", "张三"}
-    assert {r["phone"] for r in rows if r["name"] == "王小美"} == {"138****1234"}
+    assert {r["phone"] for r in rows if r["name"] == "王小美"} == {"*******1234"}
     assert "+8613800001234" not in text
 
 
-def test_export_xlsx_with_permission_shows_full_phones(client: Client, org: Org) -> None:
+def test_export_xlsx_stays_masked_with_the_permission(client: Client, org: Org) -> None:
     org.hq_operator.user_permissions.add(Permission.objects.get(codename="view_full_phone"))
     client.force_login(org.hq_operator)
     response = client.get("/hq/members/export/", {"format": "xlsx", "q": "王小美"})
     sheet = load_workbook(io.BytesIO(response.content)).active
     header = [c.value for c in sheet[1]]
     row = dict(zip(header, [c.value for c in sheet[2]], strict=True))
-    assert row["name"] == "王小美" and row["phone"] == "+8613800001234"
+    assert row["name"] == "王小美" and row["phone"] == "*******1234"
     assert sheet.max_row == 2
 
 

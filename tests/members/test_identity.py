@@ -14,7 +14,8 @@ from members.models import (
 )
 from members.services.errors import MemberError
 from members.services.identity import identity_key, member_resolve
-from tests.members.factories import IdentityFactory, MemberFactory
+from scrm.core.pii import phone_digest
+from tests.members.factories import IdentityFactory, MemberFactory, phone_identity
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +25,7 @@ APP = "wx-mini-demo"
 def _state() -> tuple[list[tuple[object, ...]], list[tuple[object, ...]], int]:
     members = list(
         Member.all_objects.order_by("pk").values_list(
-            "pk", "name", "phone", "lifecycle_stage", "merged_into"
+            "pk", "name", "phone_digest", "lifecycle_stage", "merged_into"
         )
     )
     identities = list(
@@ -70,13 +71,13 @@ def test_same_person_from_mini_program_pos_and_tmall_becomes_one_member() -> Non
     assert tmall.member == member
     assert Member.objects.count() == 1
     member.refresh_from_db()
-    assert member.phone == "+8613800138000"
+    assert member.reveal_phone() == "+8613800138000"
     assert member.name == "林小雨"
     assert member.birthday == date(1992, 3, 8)
     assert member.source_channel == "mini_program"
     assert sorted(member.identities.values_list("kind", "value")) == [
         ("openid", "oMini001"),
-        ("phone", "+8613800138000"),
+        ("phone", phone_digest("+8613800138000")),
         ("pos_card", "8800123456"),
         ("tmall", "tb_lin_xiaoyu"),
         ("unionid", "oU001"),
@@ -90,7 +91,7 @@ def test_same_person_from_mini_program_pos_and_tmall_becomes_one_member() -> Non
 
 def test_strong_conflict_goes_to_review_and_changes_nothing() -> None:
     by_phone = MemberFactory(phone="+8613900000001")
-    IdentityFactory(member=by_phone, kind=IdentityKind.PHONE, value="+8613900000001")
+    phone_identity(by_phone, "+8613900000001")
     by_union = MemberFactory(phone="")
     IdentityFactory(member=by_union, kind=IdentityKind.UNIONID, value="oU-conflict")
     before = _state()
@@ -121,7 +122,7 @@ def test_strong_conflict_goes_to_review_and_changes_nothing() -> None:
 
 def test_strong_identity_decides_over_a_weak_one_and_flags_the_pair() -> None:
     owner = MemberFactory()
-    IdentityFactory(member=owner, kind=IdentityKind.PHONE, value="+8613700000007")
+    phone_identity(owner, "+8613700000007")
     other = MemberFactory()
     IdentityFactory(member=other, kind=IdentityKind.TMALL, value="tb_shared")
     result = member_resolve(

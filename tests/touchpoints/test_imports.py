@@ -8,9 +8,10 @@ import pytest
 from django.test import Client
 
 from members.models import Identity, LifecycleStage, Member, MergeSuggestion, Order
+from scrm.core.pii import phone_digest
 from scrm.core.tabular import ImportFileError
 from tests.conftest import Org
-from tests.members.factories import IdentityFactory, MemberFactory
+from tests.members.factories import IdentityFactory, MemberFactory, by_phone, phone_identity
 from tests.touchpoints.files import (
     JD_MEMBERS,
     POS_MEMBERS,
@@ -70,7 +71,7 @@ def test_tmall_members_in_every_encoding(db: None, encoding: str | None, name: s
         "to_review": 0,
     }
     assert errors(job) == [(5, "手机号", "1381234"), (6, "生日", "1990-02-30")]
-    lin = Member.objects.get(phone="+8613812340001")
+    lin = Member.objects.get(**by_phone("+8613812340001"))
     assert (lin.name, lin.gender, str(lin.birthday), lin.city) == (
         "林小雨",
         "f",
@@ -78,14 +79,14 @@ def test_tmall_members_in_every_encoding(db: None, encoding: str | None, name: s
         "杭州",
     )
     assert sorted(lin.identities.values_list("kind", "value")) == [
-        ("phone", "+8613812340001"),
+        ("phone", phone_digest("+8613812340001")),
         ("tmall", "tb_dup"),
         ("tmall", "tb_小雨点"),
     ]
     assert lin.lifecycle_stage == LifecycleStage.MEMBER
     assert lin.source_channel == "tmall"
     nick_only = Identity.objects.get(value="tb_only_nick").member
-    assert nick_only.lifecycle_stage == LifecycleStage.PROSPECT and nick_only.phone == ""
+    assert nick_only.lifecycle_stage == LifecycleStage.PROSPECT and not nick_only.has_phone
     assert job.rows_done == 7 and job.rows_total == 6
 
 
@@ -114,7 +115,7 @@ def test_importing_the_same_file_twice_creates_nothing_new(db: None) -> None:
 
 def test_existing_members_are_found_updated_and_merged(db: None) -> None:
     known = MemberFactory(name="", phone="+8613512340001", city="", birthday=None)
-    IdentityFactory(member=known, kind="phone", value="+8613512340001")
+    phone_identity(known, "+8613512340001")
     job = run("jd.csv", csv_bytes(JD_MEMBERS), "members", "jd")
     # Row 2 is the known member: the JD id links (merged) and blanks fill in.
     assert counts(job) == {
@@ -131,8 +132,8 @@ def test_existing_members_are_found_updated_and_merged(db: None) -> None:
 
 
 def test_conflicting_identities_go_to_review_and_change_nothing(db: None) -> None:
-    by_phone = MemberFactory(phone="+8613812340001", name="甲")
-    IdentityFactory(member=by_phone, kind="phone", value="+8613812340001")
+    holder = MemberFactory(phone="+8613812340001", name="甲")
+    phone_identity(holder, "+8613812340001")
     by_nick = MemberFactory(phone="", name="乙")
     IdentityFactory(member=by_nick, kind="tmall", value="tb_小雨点")
     rows = [TMALL_MEMBERS[0], TMALL_MEMBERS[1]]
@@ -155,7 +156,7 @@ def test_pos_members_with_store_and_guide_codes(org: Org) -> None:
         "to_review": 0,
     }
     assert errors(job) == [(3, "门店编码", "NOPE"), (4, "导购工号", "nobody")]
-    zhang = Member.objects.get(phone="+8613700001111")
+    zhang = Member.objects.get(**by_phone("+8613700001111"))
     assert (zhang.home_store, zhang.guide) == (org.a1, org.guide_a1)
     from members.models import GuideAssignment
 
@@ -193,7 +194,7 @@ def test_pos_orders_with_lines_refunds_and_new_buyers(org: Org) -> None:
     assert t2.member.lifecycle_stage != LifecycleStage.MEMBER and t2.member.member_since is None
     t4 = Order.objects.get(external_id="T0004")
     assert (t4.refunded_amount, t4.status) == (Decimal("50.00"), "partially_refunded")
-    zhang = Member.objects.get(phone="+8613700001111")
+    zhang = Member.objects.get(**by_phone("+8613700001111"))
     assert (zhang.order_count, zhang.total_spent) == (1, Decimal("918.00"))
     # Imported orders earn growth value through the sweep, net of refunds so far.
     from members.models import LedgerEntry
@@ -390,7 +391,7 @@ def test_template_download_and_mapping_edit(client: Client, org: Org) -> None:
     renamed = [row[:] for row in TMALL_MEMBERS[:2]]
     renamed[0][1] = "会员手机"
     job = run("renamed.csv", csv_bytes(renamed), "members", "tmall")
-    assert job.created == 1 and Member.objects.filter(phone="+8613812340001").exists()
+    assert job.created == 1 and Member.objects.filter(**by_phone("+8613812340001")).exists()
 
 
 def test_admin_import_previews_then_confirms(client: Client, org: Org) -> None:
@@ -418,12 +419,10 @@ def test_admin_import_previews_then_confirms(client: Client, org: Org) -> None:
     data = {name: form[name].value() for name in form.fields}
     confirmed = client.post("/admin/members/member/process_import/", data)
     assert confirmed.status_code == 302
-    member = Member.objects.get(phone="+8613811112222")
-    assert sorted(member.identities.values_list("value", flat=True)) == [
-        "+8613811112222",
-        "A1",
-        "A2",
-    ]
+    member = Member.objects.get(**by_phone("+8613811112222"))
+    assert sorted(member.identities.values_list("value", flat=True)) == sorted(
+        [phone_digest("+8613811112222"), "A1", "A2"]
+    )
 
 
 def test_admin_import_shows_bad_rows_and_writes_nothing(client: Client, org: Org) -> None:
@@ -472,8 +471,8 @@ def test_pos_orders_with_a_guide_code_assign_unassigned_buyers(org: Org) -> None
     header = POS_ORDERS[0]
     pool = MemberFactory(name="公海客户", home_store=org.a1, guide=None, phone="+8613600001111")
     far = MemberFactory(name="北京客户", home_store=org.b1, guide=None, phone="+8613600002222")
-    IdentityFactory(member=pool, kind="phone", value=pool.phone)
-    IdentityFactory(member=far, kind="phone", value=far.phone)
+    phone_identity(pool)
+    phone_identity(far)
 
     def row(number: str, phone: str, when: str, guide: str) -> list[str]:
         values = dict.fromkeys(header, "")

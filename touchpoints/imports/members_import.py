@@ -18,12 +18,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from members.models import STRONG_KINDS, IdentityKind, LifecycleStage, MergeSuggestion
-from members.services.bulk import allocate_ids
+from members.services.bulk import allocate_ids, phone_columns
 from members.services.lifecycle import lifecycle_refresh_ids
+from scrm.core.pii import phone_digest
 from touchpoints.imports import normalize as norm
 from touchpoints.imports.mappings import BUYER_ID_KIND, ID_COLUMNS, IDENTITY_FIELDS
 
-Key = tuple[str, str, str]  # (kind, app, value)
+Key = tuple[str, str, str]  # (kind, app, value); a phone's value is its digest
 PROFILE = ("name", "gender", "birthday", "city", "home_store_id", "guide_id", "phone")
 FIELDS = (
     "phone",
@@ -118,7 +119,7 @@ class MemberRowParser:
         if phone:
             try:
                 profile["phone"] = norm.phone(phone)
-                keys.append((IdentityKind.PHONE, "", profile["phone"]))
+                keys.append(phone_identity(profile["phone"]))
             except norm.CellError as exc:
                 fail("phone", phone, str(exc))
         keys.extend(
@@ -172,6 +173,11 @@ class MemberRowParser:
                 counts.add_error(number, column, bad, reason)
             return None
         return MemberRow(number, keys, profile, registered_at)
+
+
+def phone_identity(e164: str) -> Key:
+    """A normalised phone as the identity key stored for it: its keyed digest."""
+    return (IdentityKind.PHONE, "", phone_digest(e164))
 
 
 def identity_columns(columns: dict[str, int]) -> list[tuple[int, str]]:
@@ -242,7 +248,8 @@ def _load(member_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
         return {}
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT id, name, gender, birthday, city, home_store_id, guide_id, phone, "
+            # A known member's "phone" is its digest: only blank or not matters here.
+            "SELECT id, name, gender, birthday, city, home_store_id, guide_id, phone_digest, "
             "member_since FROM members_member WHERE id = ANY(%s)",
             [ids],
         )
@@ -278,7 +285,13 @@ def import_member_chunk(
     # Order buyers never change an existing member's profile, so only member files load it.
     states = _load(found.values()) if joining else {}
     new_members: dict[int, dict[str, Any]] = {}
-    links: list[tuple[int, Key]] = []
+    links: list[tuple[int, Key, str]] = []  # (member, key, hint: a phone's last four)
+
+    def link(member_id: int, key: Key, row: MemberRow) -> None:
+        found[key] = member_id
+        hint = row.profile["phone"][-4:] if key[0] == IdentityKind.PHONE else ""
+        links.append((member_id, key, hint))
+
     dirty: set[int] = set()
     pairs: set[tuple[int, int]] = set()
     guided: set[int] = set()  # members this chunk gives a guide: their history gets a row
@@ -320,8 +333,7 @@ def import_member_chunk(
             if fresh.get("guide_id"):
                 guided.add(member_id)
             for key in row.keys:
-                found[key] = member_id
-                links.append((member_id, key))
+                link(member_id, key, row)
             counts.created += 1
             counts.outcome(row.number, "created")
             continue
@@ -330,16 +342,14 @@ def import_member_chunk(
         if state is None:  # an order buyer already in the pool: link new ids only
             linked = [key for key in row.keys if key not in found]
             for key in linked:
-                found[key] = member_id
-                links.append((member_id, key))
+                link(member_id, key, row)
             counts.merged += bool(linked)
             counts.unchanged += not linked
             counts.outcome(row.number, "merged" if linked else "unchanged")
             continue
         linked = [key for key in row.keys if key not in found]
         for key in linked:
-            found[key] = member_id
-            links.append((member_id, key))
+            link(member_id, key, row)
         if member_id in new_members and any(key[0] in PRIVATE_KINDS for key in linked):
             state["private"] = True
         changed = False
@@ -376,7 +386,7 @@ def import_member_chunk(
     if guided:
         _record_guides({i: states[i] for i in sorted(guided)}, now)
     # New members got their stage at insert; existing ones that changed are recomputed.
-    touched = {*dirty, *(member_id for member_id, _key in links if member_id not in new_members)}
+    touched = {*dirty, *(link[0] for link in links if link[0] not in new_members)}
     lifecycle_refresh_ids(ids=sorted(touched), reason=f"import from {source}", now=now)
     return resolved
 
@@ -411,7 +421,7 @@ def _write(
     source: str,
     now: datetime,
     new_members: dict[int, dict[str, Any]],
-    links: list[tuple[int, Key]],
+    links: list[tuple[int, Key, str]],
     updates: list[dict[str, Any]],
     pairs: set[tuple[int, int]],
 ) -> None:
@@ -422,7 +432,9 @@ def _write(
                 "name",
                 "gender",
                 "birthday",
-                "phone",
+                "phone_digest",
+                "phone_last4",
+                "phone_sealed",
                 "city",
                 "home_store_id",
                 "guide_id",
@@ -442,7 +454,7 @@ def _write(
                             s["name"] or "",
                             s["gender"] or "u",
                             s["birthday"],
-                            s["phone"] or "",
+                            *phone_columns(s["phone"] or ""),
                             s["city"] or "",
                             s["home_store_id"],
                             s["guide_id"],
@@ -461,12 +473,16 @@ def _write(
                 """
                 UPDATE members_member m SET
                     name = u.name, gender = u.gender, birthday = u.birthday, city = u.city,
-                    home_store_id = u.home_store_id, guide_id = u.guide_id, phone = u.phone,
+                    home_store_id = u.home_store_id, guide_id = u.guide_id,
+                    phone_digest = u.phone_digest,
+                    phone_last4 = COALESCE(u.phone_last4, m.phone_last4),
+                    phone_sealed = COALESCE(u.phone_sealed, m.phone_sealed),
                     member_since = u.member_since, updated_at = %s
                 FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::date[], %s::text[],
-                            %s::bigint[], %s::bigint[], %s::text[], %s::timestamptz[])
-                  AS u(id, name, gender, birthday, city, home_store_id, guide_id, phone,
-                       member_since)
+                            %s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::bytea[],
+                            %s::timestamptz[])
+                  AS u(id, name, gender, birthday, city, home_store_id, guide_id, phone_digest,
+                       phone_last4, phone_sealed, member_since)
                 WHERE m.id = u.id
                 """,
                 [now, *_columns(updates)],
@@ -484,7 +500,7 @@ def _write(
         )
 
 
-def _link(cursor: Any, links: list[tuple[int, Key]], source: str, now: datetime) -> None:
+def _link(cursor: Any, links: list[tuple[int, Key, str]], source: str, now: datetime) -> None:
     """COPY the new identities straight in. Only if another request linked one of them
     meanwhile (a unique violation) take the slower path that skips those."""
     from django.db import IntegrityError, transaction
@@ -493,24 +509,25 @@ def _link(cursor: Any, links: list[tuple[int, Key]], source: str, now: datetime)
         with (
             transaction.atomic(),
             cursor.copy(
-                "COPY members_identity (member_id, kind, app, value, source, created_at) FROM STDIN"
+                "COPY members_identity (member_id, kind, app, value, hint, source, created_at) "
+                "FROM STDIN"
             ) as copy,
         ):
-            for member_id, (kind, app, value) in links:
-                copy.write_row((member_id, kind, app, value, source, now))
+            for member_id, (kind, app, value), hint in links:
+                copy.write_row((member_id, kind, app, value, hint, source, now))
         return
     except IntegrityError:
         pass
     cursor.execute(
         "CREATE TEMP TABLE IF NOT EXISTS import_links (member_id bigint, "
-        "kind text, app text, value text) ON COMMIT DELETE ROWS"
+        "kind text, app text, value text, hint text) ON COMMIT DELETE ROWS"
     )
-    with cursor.copy("COPY import_links (member_id, kind, app, value) FROM STDIN") as copy:
-        for member_id, (kind, app, value) in links:
-            copy.write_row((member_id, kind, app, value))
+    with cursor.copy("COPY import_links (member_id, kind, app, value, hint) FROM STDIN") as copy:
+        for member_id, (kind, app, value), hint in links:
+            copy.write_row((member_id, kind, app, value, hint))
     cursor.execute(
-        "INSERT INTO members_identity (member_id, kind, app, value, source, created_at) "
-        "SELECT member_id, kind, app, value, %s, %s FROM import_links "
+        "INSERT INTO members_identity (member_id, kind, app, value, hint, source, created_at) "
+        "SELECT member_id, kind, app, value, hint, %s, %s FROM import_links "
         "ON CONFLICT (kind, app, value) DO NOTHING",
         [source, now],
     )
@@ -518,25 +535,32 @@ def _link(cursor: Any, links: list[tuple[int, Key]], source: str, now: datetime)
 
 
 def _columns(updates: list[dict[str, Any]]) -> list[list[Any]]:
-    names = (
-        "id",
-        "name",
-        "gender",
-        "birthday",
-        "city",
-        "home_store_id",
-        "guide_id",
-        "phone",
-        "member_since",
-    )
-    blank_text = {"name", "gender", "city", "phone"}
-    return [
+    names = ("id", "name", "gender", "birthday", "city", "home_store_id", "guide_id")
+    blank_text = {"name", "gender", "city"}
+    columns = [
         [
             (u.get(n) or ("u" if n == "gender" else "")) if n in blank_text else u.get(n)
             for u in updates
         ]
         for n in names
     ]
+    # "phone" holds a known member's digest, or the number this chunk gives the member
+    # (E.164, starting with "+"): only a new number is sealed; NULLs keep what is stored.
+    digests: list[str] = []
+    hints: list[str | None] = []
+    sealed: list[bytes | None] = []
+    for u in updates:
+        phone = u.get("phone") or ""
+        if phone.startswith("+"):
+            digest, hint, seal = phone_columns(phone)
+            digests.append(digest)
+            hints.append(hint)
+            sealed.append(seal)
+        else:
+            digests.append(phone)
+            hints.append(None)
+            sealed.append(None)
+    return [*columns, digests, hints, sealed, [u.get("member_since") for u in updates]]
 
 
 def lookups_for_import() -> Lookups:

@@ -18,7 +18,7 @@ from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from members.models import Channel, IdentityKind, OrderStatus
+from members.models import Channel, OrderStatus
 from members.services.bulk import allocate_ids
 from members.services.lifecycle import order_stats_and_stage_refresh
 from members.services.rfm import rfm_mark_dirty, rfm_mark_new_orders
@@ -37,6 +37,7 @@ from touchpoints.imports.members_import import (
     channel_keys,
     identity_columns,
     import_member_chunk,
+    phone_identity,
 )
 
 
@@ -205,7 +206,7 @@ class OrderRowParser:
         if phone:
             try:
                 phone = norm.phone(phone)
-                keys.append((IdentityKind.PHONE, "", phone))
+                keys.append(phone_identity(phone))
             except norm.CellError as exc:
                 fail("phone", str(exc))
                 phone = ""

@@ -68,7 +68,7 @@ class Command(BaseCommand):
             for city, count in ((MAIN_CITY, members), (BASELINE_CITY, baseline)):
                 cursor.execute(
                     """
-                    INSERT INTO members_member (name, phone, city, source_channel,
+                    INSERT INTO members_member (name, phone_last4, city, source_channel,
                         lifecycle_stage, created_at, updated_at, gender, order_count,
                         total_spent)
                     SELECT '会员' || n, '', %s, 'mini_program', 'member', now(), now(), 'u', 0, 0
@@ -76,10 +76,12 @@ class Command(BaseCommand):
                     """,
                     [city, count],
                 )
+            # Stand-in digests (md5, not the keyed HMAC): the bench only needs each member
+            # to hold a phone identity, and never looks a number up or opens one.
             cursor.execute(
                 """
                 INSERT INTO members_identity (member_id, kind, app, value, source, created_at)
-                SELECT id, 'phone', '', '+86139' || lpad(id::text, 8, '0'), 'bench', now()
+                SELECT id, 'phone', '', md5('+86139' || lpad(id::text, 8, '0')), 'bench', now()
                 FROM members_member
                 """
             )

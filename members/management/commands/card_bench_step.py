@@ -46,10 +46,10 @@ class Command(BaseCommand):
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
                 """
-                INSERT INTO members_member (name, gender, phone, city, source_channel,
+                INSERT INTO members_member (name, gender, phone_last4, city, source_channel,
                     lifecycle_stage, order_count, total_spent, member_since, created_at,
                     updated_at)
-                SELECT '会员' || g, 'u', '+861390' || lpad(g::text, 7, '0'), '上海', 'pos',
+                SELECT '会员' || g, 'u', lpad((g %% 10000)::text, 4, '0'), '上海', 'pos',
                        'member', 0, (g * 37) %% 30000, %(now)s, %(now)s, %(now)s
                 FROM generate_series(1, %(size)s) g
                 """,

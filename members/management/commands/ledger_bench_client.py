@@ -60,9 +60,9 @@ class Command(BaseCommand):
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
                 """
-                INSERT INTO members_member (name, gender, phone, city, source_channel,
+                INSERT INTO members_member (name, gender, city, source_channel,
                     lifecycle_stage, order_count, total_spent, created_at, updated_at)
-                SELECT '会员' || g, 'u', '', '', 'pos', 'member', 0, 0, %(now)s, %(now)s
+                SELECT '会员' || g, 'u', '', 'pos', 'member', 0, 0, %(now)s, %(now)s
                 FROM generate_series(1, %(size)s) g
                 """,
                 {"now": now, "size": size},

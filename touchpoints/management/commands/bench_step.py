@@ -76,23 +76,25 @@ class Command(BaseCommand):
         """Put the first `count` people of the file in the pool already (by COPY)."""
         from django.utils import timezone
 
-        from members.services.bulk import allocate_ids
+        from members.services.bulk import allocate_ids, phone_columns
         from touchpoints.bench import phone
 
         now = timezone.now()
         with transaction.atomic(), connection.cursor() as cursor:
             ids = allocate_ids(cursor, "members_member", count)
+            columns = [phone_columns(f"+86{phone(n)}") for n in range(count)]
             with cursor.copy(
-                "COPY members_member (id, name, phone, city, source_channel, created_at, "
-                "updated_at) FROM STDIN"
+                "COPY members_member (id, name, phone_digest, phone_last4, phone_sealed, city, "
+                "source_channel, created_at, updated_at) FROM STDIN"
             ) as copy:
-                for n, member_id in enumerate(ids):
-                    copy.write_row((member_id, "", f"+86{phone(n)}", "", "pos", now, now))
+                for member_id, kept in zip(ids, columns, strict=True):
+                    copy.write_row((member_id, "", *kept, "", "pos", now, now))
             with cursor.copy(
-                "COPY members_identity (member_id, kind, app, value, source, created_at) FROM STDIN"
+                "COPY members_identity (member_id, kind, app, value, hint, source, created_at) "
+                "FROM STDIN"
             ) as copy:
-                for n, member_id in enumerate(ids):
-                    copy.write_row((member_id, "phone", "", f"+86{phone(n)}", "pos", now))
+                for member_id, (digest, last4, _sealed) in zip(ids, columns, strict=True):
+                    copy.write_row((member_id, "phone", "", digest, last4, "pos", now))
         return {"rows": count}
 
     def _import(self, kind: str, path: Path) -> dict[str, Any]:
@@ -133,15 +135,18 @@ class Command(BaseCommand):
         from import_export.resources import modelresource_factory
 
         from members.models import Member
+        from members.phones import try_normalize_phone
+        from scrm.core.pii import phone_digest
 
-        data = tablib.Dataset(headers=["name", "phone", "city"])
+        data = tablib.Dataset(headers=["name", "phone_digest", "phone_last4", "city"])
         with path.open(encoding="utf-8", newline="") as handle:
             reader = csv.reader(handle)
             next(reader)
             for n, row in enumerate(reader):
                 if n >= sample:
                     break
-                data.append([row[1], row[0], row[4]])
+                number = try_normalize_phone(row[0]) or ""
+                data.append([row[1], phone_digest(number), number[-4:], row[4]])
         resource = modelresource_factory(model=Member)()
         started = time.perf_counter()
         result = resource.import_data(data, dry_run=False)
@@ -154,6 +159,7 @@ class Command(BaseCommand):
     def _copy(self, path: Path) -> dict[str, Any]:
         """Raw COPY of the already-clean rows into the member table (rolled back)."""
         from members.phones import try_normalize_phone
+        from members.services.bulk import phone_columns
 
         rows = []
         with path.open(encoding="utf-8", newline="") as handle:
@@ -166,12 +172,12 @@ class Command(BaseCommand):
         started = time.perf_counter()
         with transaction.atomic(), connection.cursor() as cursor:
             with cursor.copy(
-                "COPY members_member (name, phone, city, source_channel, created_at, "
-                "updated_at) FROM STDIN"
+                "COPY members_member (name, phone_digest, phone_last4, phone_sealed, city, "
+                "source_channel, created_at, updated_at) FROM STDIN"
             ) as copy:
                 now = "2026-01-01 00:00:00+08"
                 for name, number, city in rows:
-                    copy.write_row((name, number, city, "import", now, now))
+                    copy.write_row((name, *phone_columns(number), city, "import", now, now))
             seconds = time.perf_counter() - started
             transaction.set_rollback(True)
         return {"rows": len(rows), "seconds": round(seconds, 3)}

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('members', '0017_refunded_orders_by_payment'),
+        ('members', '0020_remove_member_phone'),
     ]
 
     operations = [
