@@ -228,7 +228,7 @@ def test_erasure_anonymises_deletes_and_scrubs_the_history(client: Client, org: 
         assert cursor.fetchone()[0] == 0
     erase = AuditEvent.objects.get(action=AuditAction.ERASE)
     assert (erase.member_id, erase.actor_label) == (member.pk, "hq_admin")
-    assert erase.new["deleted"] > 0
+    assert erase.new is not None and erase.new["deleted"] > 0
     assert "隐私测试" not in json.dumps(erase.new, ensure_ascii=False)
     # Twice is refused with a clear message, changing nothing.
     again = client.post(
@@ -248,8 +248,8 @@ def test_erasure_covers_merged_members_and_blocks_merging_and_undo(org: Org) -> 
     result = member_erase(member=member, actor=org.hq_admin)
 
     assert result.member_ids == [member.pk, twin.pk]
-    twin = Member.all_objects.get(pk=twin.pk)
-    assert (twin.name, twin.erased_at is not None) == ("", True)
+    erased_twin = Member.all_objects.get(pk=twin.pk)
+    assert (erased_twin.name, erased_twin.erased_at is not None) == ("", True)
     merge.refresh_from_db()
     assert "隐私" not in json.dumps([merge.kept_before, merge.dropped_before], ensure_ascii=False)
     with pytest.raises(MemberError):
