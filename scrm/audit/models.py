@@ -1,4 +1,5 @@
 from django.db import models
+from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 
 
@@ -21,7 +22,7 @@ class AuditEvent(models.Model):
     member's whole history (and its erasure) is one indexed lookup.
     """
 
-    at = models.DateTimeField(_("when"), db_default=models.functions.Now(), db_index=True)
+    at = models.DateTimeField(_("when"), db_default=Now(), db_index=True)
     action = models.CharField(_("action"), max_length=10, choices=AuditAction.choices)
     table = models.CharField(_("table"), max_length=63, blank=True)
     row_id = models.CharField(_("row"), max_length=64, blank=True)
