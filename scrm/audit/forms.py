@@ -4,6 +4,7 @@ from typing import Any
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from scrm.audit.models import AuditAction
 from scrm.audit.selectors import AuditFilters
@@ -16,7 +17,7 @@ class AuditFilterForm(forms.Form):
 
     table = forms.ChoiceField(label=_("Record"), required=False)
     action = forms.ChoiceField(label=_("Action"), required=False)
-    actor = forms.CharField(label=_("By"), required=False, max_length=150)
+    actor = forms.CharField(label=pgettext_lazy("audit", "By"), required=False, max_length=150)
     member = forms.IntegerField(
         label=_("Member id"),
         required=False,
@@ -25,12 +26,12 @@ class AuditFilterForm(forms.Form):
         error_messages={"invalid": _("A member id is a whole number, e.g. 1024.")},
     )
     start = forms.DateField(
-        label=_("From"),
+        label=pgettext_lazy("date range", "From"),
         required=False,
         error_messages={"invalid": _("Dates are written YYYY-MM-DD.")},
     )
     end = forms.DateField(
-        label=_("To"),
+        label=pgettext_lazy("date range", "To"),
         required=False,
         error_messages={"invalid": _("Dates are written YYYY-MM-DD.")},
     )

@@ -10,6 +10,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from scrm.audit import selectors
 from scrm.audit.forms import AuditFilterForm
@@ -48,10 +49,10 @@ def changes_text(event: AuditEvent) -> str:
 def audit_header() -> list[str]:
     return [
         _("When"),
-        _("By"),
+        pgettext("audit", "By"),
         _("Action"),
         _("Record"),
-        _("Row"),
+        pgettext("audit", "Row"),
         _("Member id"),
         _("Changes"),
         _("Origin"),
