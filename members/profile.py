@@ -271,3 +271,7 @@ def guide_history_table(member: Any, user: Any) -> Table:
             for a in guide_selectors.member_assignments(member, limit=None)
         ),
     )
+
+
+# Registered by import: the change-history section lives in its own module.
+from members import profile_audit  # noqa: E402, F401

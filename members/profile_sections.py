@@ -18,6 +18,7 @@ from typing import Any
 from django.utils.functional import Promise
 
 SectionContext = Callable[[Any, Any], dict[str, Any]]
+Visibility = Callable[[Any], bool]
 
 
 @dataclass(frozen=True)
@@ -27,16 +28,23 @@ class ProfileSection:
     template: str
     order: int
     context: SectionContext
+    # Who sees the section at all (None: everyone who may open the profile).
+    visible: Visibility | None = None
 
 
 PROFILE_SECTIONS: dict[str, ProfileSection] = {}
 
 
 def profile_section(
-    *, key: str, title: str | Promise, template: str, order: int
+    *,
+    key: str,
+    title: str | Promise,
+    template: str,
+    order: int,
+    visible: Visibility | None = None,
 ) -> Callable[[SectionContext], SectionContext]:
     def register(func: SectionContext) -> SectionContext:
-        PROFILE_SECTIONS[key] = ProfileSection(key, title, template, order, func)
+        PROFILE_SECTIONS[key] = ProfileSection(key, title, template, order, func, visible)
         return func
 
     return register
@@ -68,4 +76,5 @@ def sections_for(member: Any, user: Any) -> list[dict[str, Any]]:
     return [
         {"section": section, **section.context(member, user)}
         for section in sorted(PROFILE_SECTIONS.values(), key=lambda s: s.order)
+        if section.visible is None or section.visible(user)
     ]

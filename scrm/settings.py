@@ -123,6 +123,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After authentication: the audit triggers record the signed-in staff member.
+    "scrm.audit.middleware.AuditActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -187,9 +189,12 @@ LOGOUT_REDIRECT_URL = "login"
 # Repeated failed sign-ins lock that user name from that address out for a while (django-axes):
 # HQ, /m/ and the admin share one sign-in; the mini-program's token endpoints count their
 # failures the same way (scrm.core.security). The first backend only refuses locked-out
-# attempts; the second signs in.
+# attempts; the last signs in.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
+    # Permissions a role carries (scrm/org/permissions.py); it signs nobody in. Before
+    # ModelBackend, so a role's permission is answered without a query.
+    "scrm.org.permissions.RolePermissionBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))

@@ -9,6 +9,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from analytics import urls as analytics_urls
 from campaigns import urls as campaigns_urls
 from members import urls as members_urls
+from scrm.audit import urls as audit_urls
 from scrm.core import urls as core_urls
 from scrm.core.views.api import make_api_root
 from scrm.core.views.auth import LoginView, LogoutView
@@ -19,6 +20,7 @@ from touchpoints import urls as touchpoints_urls
 hq_patterns = [
     *core_urls.hq_urlpatterns,
     *org_urls.hq_urlpatterns,
+    *audit_urls.hq_urlpatterns,
     *members_urls.hq_urlpatterns,
     *touchpoints_urls.hq_urlpatterns,
     *campaigns_urls.hq_urlpatterns,

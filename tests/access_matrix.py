@@ -78,6 +78,18 @@ HEAD_OFFICE = _outcomes(
     superuser="ok",
     staff_store_manager="forbidden",
 )
+# The audit trail: head office holding `audit.view_auditevent`, which the HQ admin role
+# carries; an operator is refused unless granted it, managers even with it.
+AUDIT_VIEWER = _outcomes(
+    anonymous="login",
+    hq_admin="ok",
+    hq_operator="forbidden",
+    region_manager="forbidden",
+    store_manager="forbidden",
+    guide="forbidden",
+    superuser="ok",
+    staff_store_manager="forbidden",
+)
 # /m/ pages behind `mobile_required`: guides and store managers.
 MOBILE = _outcomes(
     anonymous="login",
@@ -136,6 +148,8 @@ ADMIN = _outcomes(
     superuser="ok",
     staff_store_manager="ok",
 )
+# The audit trail in the admin: the HQ admin role carries its view permission.
+ADMIN_AUDIT = _outcomes(**{**ADMIN, "hq_admin": "ok"})
 # The admin's import (django-import-export): needs the add permission, not just view.
 ADMIN_IMPORT = _outcomes(**{**ADMIN, "hq_admin": "forbidden", "staff_store_manager": "forbidden"})
 
@@ -188,6 +202,7 @@ MATRIX: dict[str, Entry] = {
     "hq:notifications-read": post(HQ),
     "hq:stores": page(HQ, export=True),
     "hq:staff": page(HQ, export=True),
+    "hq:audit": page(AUDIT_VIEWER, export=True),
     # --- /hq/ members ---------------------------------------------------------------------
     "hq:members": page(HQ, export=True),
     "hq:member-export": page(HQ),
@@ -350,6 +365,7 @@ ADMIN_CHANGELISTS = [
     "axes_accessattempt",
     "axes_accesslog",
     "axes_accessfailurelog",
+    "audit_auditevent",
     "core_auditevent",
     "core_workerping",
     "core_workerheartbeat",
@@ -405,3 +421,4 @@ ADMIN_CHANGELISTS = [
     "campaigns_conversion",
 ]
 MATRIX.update({f"admin:{model}_changelist": page(ADMIN) for model in ADMIN_CHANGELISTS})
+MATRIX["admin:audit_auditevent_changelist"] = page(ADMIN_AUDIT)

@@ -1,11 +1,12 @@
 from django.db import models
 from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class AuditAction(models.TextChoices):
     # Written by the database triggers.
-    INSERT = "insert", _("Created")
+    INSERT = "insert", pgettext_lazy("audit action", "Created")
     UPDATE = "update", _("Changed")
     DELETE = "delete", _("Deleted")
     # Written by the application.

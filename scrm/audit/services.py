@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import connection, transaction
+
 from scrm.audit.models import AuditAction, AuditEvent
 
 
@@ -34,3 +36,43 @@ def record_event(
         new=detail,
         origin=origin[:200],
     )
+
+
+ERASED = "[erased]"
+
+
+@transaction.atomic
+def scrub_member_history(member_id: int, fields: list[str]) -> int:
+    """Replace the values of `fields` in every recorded before/after of member `member_id`
+    with "[erased]" (erasing a member's personal data must reach its history too).
+
+    The trail is append-only; this is the one permitted change, allowed by SET LOCAL for
+    this transaction only. Returns how many events were changed."""
+    names = sorted({str(field) for field in fields if str(field)})
+    if not names:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL scrm.audit_scrub = 'on'")
+        cursor.execute(
+            """
+            UPDATE audit_auditevent
+               SET old = CASE WHEN old ?| %(names)s THEN (
+                         SELECT jsonb_object_agg(key, CASE WHEN key = ANY(%(names)s)
+                                                           THEN to_jsonb(%(marker)s::text)
+                                                           ELSE value END)
+                           FROM jsonb_each(old)) ELSE old END,
+                   new = CASE WHEN new ?| %(names)s THEN (
+                         SELECT jsonb_object_agg(key, CASE WHEN key = ANY(%(names)s)
+                                                           THEN to_jsonb(%(marker)s::text)
+                                                           ELSE value END)
+                           FROM jsonb_each(new)) ELSE new END
+             WHERE member_id = %(member)s
+               AND (old ?| %(names)s OR new ?| %(names)s)
+            """,
+            {"names": names, "marker": ERASED, "member": member_id},
+        )
+        changed = cursor.rowcount
+        # Called inside a larger transaction (the erase), the permission ends here, not
+        # with that transaction.
+        cursor.execute("SET LOCAL scrm.audit_scrub = 'off'")
+    return changed

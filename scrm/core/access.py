@@ -63,3 +63,8 @@ mobile_required = _workspace_required(
     login_url="mobile_login",
     refusal=_("The mobile workspace is for store guides and store managers."),
 )
+audit_viewer_required = _workspace_required(
+    allowed="can_view_audit",
+    login_url="hq_login",
+    refusal=_("The audit trail is for head-office admins."),
+)

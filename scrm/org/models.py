@@ -7,7 +7,10 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from scrm.core.models import TimeStampedModel
+from scrm.org.permissions import ROLE_PERMISSIONS
 from scrm.org.scoping import HQ_ROLES, Role, Scope, ScopedQuerySet
+
+AUDIT_PERMISSION = "audit.view_auditevent"
 
 
 class Region(TimeStampedModel):
@@ -107,6 +110,17 @@ class Staff(AbstractUser):
     @property
     def can_use_mobile(self) -> bool:
         return self.is_active and self.role in {Role.GUIDE, Role.STORE_MANAGER}
+
+    @property
+    def can_view_audit(self) -> bool:
+        """The audit trail (/hq/audit/): head office with its permission, which the HQ
+        admin role carries (scrm/org/permissions.py) and others are granted one by one.
+        The role is checked first: the side navigation asks on every page."""
+        if not (self.is_active and self.is_hq):
+            return False
+        if self.is_superuser or AUDIT_PERMISSION in ROLE_PERMISSIONS.get(self.role, ()):
+            return True
+        return self.has_perm(AUDIT_PERMISSION)
 
     @property
     def landing_url_name(self) -> str:

@@ -56,7 +56,9 @@ def test_steps_seven_to_nine_show_live_figures_and_trends(org: Org, client: Any)
     attribution_refresh(now=now + timedelta(minutes=2))
     funnel_refresh(now=now + timedelta(minutes=2))
     this_monday = timezone.localdate() - timedelta(days=timezone.localdate().weekday())
-    paid_last_week = timezone.localdate(now - timedelta(days=7, hours=23)) < this_monday
+    older_day = timezone.localdate(now - timedelta(days=7, hours=23))
+    # 0 early in the week (both orders in this one), 2 on a Monday morning, else 1.
+    weeks_back = (this_monday - (older_day - timedelta(days=older_day.weekday()))).days // 7
 
     seen = figures(client, org.hq_operator)
     assert seen["campaigns running"].value == 1
@@ -67,11 +69,13 @@ def test_steps_seven_to_nine_show_live_figures_and_trends(org: Org, client: Any)
     assert sent.trend[-9] == 1  # eight days ago
     attributed = seen["orders attributed this week"]
     assert Conversion.objects.count() == 2
-    if paid_last_week:
-        assert attributed.value == 1 and attributed.trend[-2:] == [1.0, 1.0]
-        assert attributed.change == 0.0
-    else:  # early in the week: both orders fall in this one
+    if weeks_back == 0:
         assert attributed.value == 2 and attributed.trend[-1] == 2.0
+    else:
+        assert attributed.value == 1 and attributed.trend[-1] == 1.0
+        assert attributed.trend[-1 - weeks_back] == 1.0 and sum(attributed.trend) == 2.0
+    if weeks_back == 1:
+        assert attributed.change == 0.0
     assert seen["revenue attributed this week (¥)"].trend[-1] in (300.0, 400.0)
 
     # Three broadcasts planned three days ago (make_broadcast), none activated campaigns.

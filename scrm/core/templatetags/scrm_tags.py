@@ -116,7 +116,7 @@ def table_rows(rows: Any, columns: int) -> SafeString:
 
 # The HQ side navigation, rendered once per language, role and URL prefix: it is the same
 # on every page for them, and its fifty links were a good part of each page's time.
-_HQ_NAV: dict[tuple[str, str, bool, bool], SafeString] = {}
+_HQ_NAV: dict[tuple[str, str, bool, bool, bool], SafeString] = {}
 
 
 @register.simple_tag(takes_context=True)
@@ -125,8 +125,15 @@ def hq_nav(context: Any) -> SafeString:
     flags = {
         "is_hq": bool(getattr(user, "is_hq", False)),
         "is_staff": bool(getattr(user, "is_staff", False)),
+        "can_view_audit": bool(getattr(user, "can_view_audit", False)),
     }
-    key = (get_language() or "", get_script_prefix(), flags["is_hq"], flags["is_staff"])
+    key = (
+        get_language() or "",
+        get_script_prefix(),
+        flags["is_hq"],
+        flags["is_staff"],
+        flags["can_view_audit"],
+    )
     html = _HQ_NAV.get(key)
     if html is None or settings.DEBUG:  # while developing, template edits show at once
         html = mark_safe(  # noqa: S308 — rendered by the template engine, escaped there
