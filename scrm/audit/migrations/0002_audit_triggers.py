@@ -188,6 +188,8 @@ AUDITED: dict[str, tuple[str, list[str], list[str], list[str] | None]] = {
             "last_order_at",
             "lifecycle_stage",
             "stage_changed_at",
+            # Ciphertext, new on every sealing: the digest and last four record a change.
+            "phone_sealed",
         ],
         ["id"],
         None,
@@ -257,8 +259,10 @@ class Migration(migrations.Migration):
         ("audit", "0001_initial"),
         ("auth", "0012_alter_user_first_name_max_length"),
         ("org", "0001_initial"),
-        ("members", "0017_refunded_orders_by_payment"),
-        ("campaigns", "0015_consent_ledger"),
+        # After the phones are sealed: converting existing rows must not leave their plain
+        # numbers in the trail as the "before" values.
+        ("members", "0021_member_erased_at"),
+        ("campaigns", "0017_referral_phone_digest"),
     ]
 
     operations = [
