@@ -9,6 +9,10 @@ into the next request or task. Unset, the actor is empty: the system.
 These statements go to the driver directly, not through Django's cursor: they are
 connection bookkeeping like the driver's own session setup, and counting them would move
 every page's query budget by two.
+
+They are sent at once when the connection is open, else as it connects, so a request
+that never touches the database (the API schema, a static page) never opens a
+connection for them, and a lost database makes no difference until a view needs it.
 """
 
 from __future__ import annotations
@@ -59,10 +63,9 @@ class _Stack(threading.local):
 _stack = _Stack()
 
 
-def _apply(actor: Actor) -> None:
-    connection.ensure_connection()
-    with connection.wrap_database_errors:
-        connection.connection.execute(
+def _send(db: Any, actor: Actor) -> None:
+    with db.wrap_database_errors:
+        db.connection.execute(
             SET_ACTOR,
             (
                 "" if actor.actor_id is None else str(actor.actor_id),
@@ -70,6 +73,15 @@ def _apply(actor: Actor) -> None:
                 actor.origin[:ORIGIN_LENGTH],
             ),
         )
+
+
+def _apply(actor: Actor) -> None:
+    """Set `actor` on the open connection now; a closed one gets it as it connects
+    (`on_connection_created`)."""
+    # Sent every time, not compared with what was sent last: a rolled-back transaction
+    # takes its set_config back with it.
+    if connection.connection is not None:
+        _send(connection, actor)
 
 
 def push(actor: Actor) -> None:
@@ -111,10 +123,9 @@ def process_origin(argv: list[str]) -> str:
 
 
 def on_connection_created(sender: Any, connection: Any, **kwargs: Any) -> None:
-    """A management command's new connections record the command as the origin."""
-    if PROCESS_DEFAULT.origin:
-        with connection.cursor() as cursor:
-            cursor.execute(SET_ACTOR, ["", "", PROCESS_DEFAULT.origin])
+    """A new session starts with the current actor (for a management command, the
+    command as the origin)."""
+    _send(connection, current())
 
 
 def on_task_prerun(sender: Any = None, task: Any = None, **kwargs: Any) -> None:
