@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 
 from members.models import Identity, LifecycleStage, Member, MergeSuggestion, Order
+from scrm.audit.models import AuditAction, AuditEvent
 from scrm.core.pii import phone_digest
 from scrm.core.tabular import ImportFileError
 from tests.conftest import Org
@@ -129,6 +130,26 @@ def test_existing_members_are_found_updated_and_merged(db: None) -> None:
     known.refresh_from_db()
     assert (known.name, known.city) == ("孙悦", "北京")
     assert known.identities.filter(kind="jd", value="jd_user_01").exists()
+
+
+def test_an_import_job_audits_its_changes_not_the_rows_it_creates(db: None) -> None:
+    """The job is the record of the rows it creates; what it changes in the pool is in
+    the audit trail like any other change."""
+    known = MemberFactory(name="", phone="+8613512340001", city="", birthday=None)
+    phone_identity(known, "+8613512340001")
+    before = AuditEvent.objects.filter(action=AuditAction.INSERT).count()
+
+    job = run("jd.csv", csv_bytes(JD_MEMBERS), "members", "jd")
+
+    assert job.created == 1
+    assert AuditEvent.objects.filter(action=AuditAction.INSERT).count() == before
+    [filled] = AuditEvent.objects.filter(
+        action=AuditAction.UPDATE, table="members_member", row_id=str(known.pk)
+    )
+    assert filled.new is not None and filled.new["name"] == "孙悦"
+    # Outside an import job every insert is still recorded.
+    MemberFactory(name="门店登记")
+    assert AuditEvent.objects.filter(action=AuditAction.INSERT).count() == before + 1
 
 
 def test_conflicting_identities_go_to_review_and_change_nothing(db: None) -> None:
