@@ -1,8 +1,8 @@
 """The suite-wide phone sweep (issue 11): no full phone number in any page, JSON answer,
 CSV or XLSX export or log line the test suite produces, outside the permitted views.
 
-Three listeners feed one findings folder (`.data/phone-sweep/`, one file per process, so
-live-server threads and Celery worker processes add to it too):
+Three listeners feed the session's findings folder (`.data/phone-sweep/session-<pid>/`,
+one file per process, so live-server threads and Celery worker processes add to it too):
   - `PhoneSweepMiddleware`, first in the test settings' middleware: every response the
     test client or a live server sends — text, JSON, CSV, XLSX (its shared strings),
     streamed bodies included;
@@ -21,14 +21,26 @@ import json
 import logging
 import os
 import re
+import shutil
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_plus
 
 from django.http import HttpRequest, HttpResponse
+from django.http.request import RawPostDataException
 
-FINDINGS_DIR = Path(__file__).resolve().parent.parent / ".data" / "phone-sweep"
+FINDINGS_ROOT = Path(__file__).resolve().parent.parent / ".data" / "phone-sweep"
+# Each test session has its own folder (named in the environment, so the Celery workers
+# it starts write there too): two sessions at once never mix or clear each other's.
+SESSION_DIR_VARIABLE = "SCRM_PHONE_SWEEP_DIR"
+
+
+def findings_dir() -> Path:
+    return Path(os.environ.get(SESSION_DIR_VARIABLE) or FINDINGS_ROOT / "unnamed")
+
 
 # A mainland mobile number (with or without +86/0086/86) or any E.164 number with +86,
 # not glued to other digits or to letters (an order id like POS13800001234 is not one).
@@ -56,8 +68,12 @@ def _current_test() -> str:
 class Sink:
     """Appends findings as JSON lines to this process's file in `directory`."""
 
-    def __init__(self, directory: Path = FINDINGS_DIR) -> None:
-        self.directory = directory
+    def __init__(self, directory: Path | None = None) -> None:
+        self.fixed = directory
+
+    @property
+    def directory(self) -> Path:
+        return self.fixed or findings_dir()
 
     def add(self, where: str, kind: str, numbers: Iterable[str]) -> None:
         found = sorted({mask(n) for n in numbers})
@@ -142,6 +158,12 @@ class PhoneSweepMiddleware:
         response = self.get_response(request)
         if _permitted(request):
             return response
+        carried = _carried(request)
+
+        def report(text: str) -> None:
+            leaked = [n for n in phones_in(text) if _number_key(n) not in carried]
+            SINK.add(where, content_type.split(";")[0], leaked)
+
         content_type = response.get("Content-Type", "")
         where = f"{request.method} {request.path}"
         if getattr(response, "streaming", False):
@@ -149,13 +171,36 @@ class PhoneSweepMiddleware:
             if kind.startswith(TEXT_TYPES) or kind.endswith("/csv"):
                 response.streaming_content = _StreamScanner(  # type: ignore[attr-defined]
                     response.streaming_content,  # type: ignore[attr-defined]
-                    lambda text: SINK.add(where, content_type, phones_in(text)),
+                    report,
                 )
             return response
         text = body_text(content_type, response.content)
         if text:
-            SINK.add(where, content_type.split(";")[0], phones_in(text))
+            report(text)
         return response
+
+
+def _number_key(number: str) -> str:
+    return re.sub(r"\D", "", number)[-11:]
+
+
+def _carried(request: HttpRequest) -> set[str]:
+    """Numbers the request itself carried (a search, a form being corrected), in any form
+    the product accepts: echoing what the user just typed back to them discloses nothing."""
+    from members.phones import try_normalize_phone
+
+    values = [value for key in request.GET for value in request.GET.getlist(key)]
+    texts = [unquote_plus(request.META.get("QUERY_STRING", ""))]
+    if request.method == "POST":
+        with suppress(RawPostDataException):  # multipart, already parsed: its fields below
+            texts.append(_decode(request.body))
+        values.extend(value for key in request.POST for value in request.POST.getlist(key))
+    keys = {_number_key(n) for text in texts for n in phones_in(text)}
+    for value in values:
+        number = try_normalize_phone(value)
+        if number:
+            keys.add(_number_key(number))
+    return keys
 
 
 class PhoneSweepHandler(logging.Handler):
@@ -179,7 +224,8 @@ def register_log_file(path: Path) -> None:
     _LOG_FILES.append(path)
 
 
-def read_findings(directory: Path = FINDINGS_DIR) -> list[dict[str, Any]]:
+def read_findings(directory: Path | None = None) -> list[dict[str, Any]]:
+    directory = directory or findings_dir()
     findings = []
     for path in sorted(directory.glob("*.jsonl")):
         for line in path.read_text(encoding="utf-8").splitlines():
@@ -191,10 +237,9 @@ def read_findings(directory: Path = FINDINGS_DIR) -> list[dict[str, Any]]:
 # --- pytest hooks --------------------------------------------------------------------------
 
 
-def pytest_sessionstart(session: Any) -> None:
-    if FINDINGS_DIR.exists():
-        for path in FINDINGS_DIR.glob("*.jsonl"):
-            path.unlink()
+def pytest_configure(config: Any) -> None:
+    os.environ[SESSION_DIR_VARIABLE] = str(FINDINGS_ROOT / f"session-{os.getpid()}")
+    shutil.rmtree(findings_dir(), ignore_errors=True)
 
 
 def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
@@ -204,6 +249,7 @@ def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
                 f"worker log {path.name}", "log", phones_in(path.read_text("utf-8", "replace"))
             )
     findings = read_findings()
+    shutil.rmtree(findings_dir(), ignore_errors=True)
     if not findings:
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")

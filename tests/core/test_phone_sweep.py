@@ -105,3 +105,14 @@ def test_permitted_views_are_not_searched(sink: Sink, monkeypatch: pytest.Monkey
     request = RequestFactory().get("/api/v1/me/")
     PhoneSweepMiddleware(lambda _r: HttpResponse('{"phone": "13800001234"}'))(request)
     assert _found(sink) == []
+
+
+def test_a_number_the_request_carried_may_come_back(sink: Sink) -> None:
+    """A search or a form being corrected shows the user what they typed: not a leak;
+    any other number in the same answer is."""
+    request = RequestFactory().get("/m/", {"q": "138 0000 1234"})
+    page = "<input value='13800001234'><a href='?q=13800001234&page=2'>2</a><td>13900005678</td>"
+    PhoneSweepMiddleware(lambda _r: HttpResponse(page))(request)
+    posted = RequestFactory().post("/hq/x/", {"phone": "+8613700002222"})
+    PhoneSweepMiddleware(lambda _r: HttpResponse("+8613700002222 is invalid"))(posted)
+    assert [f["numbers"] for f in _found(sink)] == [["…5678"]]

@@ -364,7 +364,9 @@ def test_the_log_filter_masks_numbers_in_messages_arguments_and_tracebacks() -> 
 
 
 def test_every_configured_handler_masks_phones() -> None:
-    handlers = settings.LOGGING["handlers"]
+    # The test settings' phone sweep (tests/phone_sweep.py) reads records unmasked on
+    # purpose, to catch a number logged at all; every handler that writes has the filter.
+    handlers = {k: h for k, h in settings.LOGGING["handlers"].items() if k != "phone_sweep"}
     assert handlers and all("mask_phones" in h.get("filters", []) for h in handlers.values())
     root = logging.getLogger()
     stream = io.StringIO()
