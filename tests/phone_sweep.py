@@ -29,7 +29,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
 
+from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from django.http.request import RawPostDataException
 
 FINDINGS_ROOT = Path(__file__).resolve().parent.parent / ".data" / "phone-sweep"
@@ -192,9 +194,12 @@ def _carried(request: HttpRequest) -> set[str]:
     values = [value for key in request.GET for value in request.GET.getlist(key)]
     texts = [unquote_plus(request.META.get("QUERY_STRING", ""))]
     if request.method == "POST":
-        with suppress(RawPostDataException):  # multipart, already parsed: its fields below
+        # A body the view could not read (too big, multipart already parsed, malformed)
+        # is none of the sweep's business: the view's own answer stands.
+        with suppress(RawPostDataException, SuspiciousOperation, OSError, ValueError):
             texts.append(_decode(request.body))
-        values.extend(value for key in request.POST for value in request.POST.getlist(key))
+        with suppress(SuspiciousOperation, OSError, ValueError, MultiPartParserError):
+            values.extend(value for key in request.POST for value in request.POST.getlist(key))
     keys = {_number_key(n) for text in texts for n in phones_in(text)}
     for value in values:
         number = try_normalize_phone(value)

@@ -116,3 +116,15 @@ def test_a_number_the_request_carried_may_come_back(sink: Sink) -> None:
     posted = RequestFactory().post("/hq/x/", {"phone": "+8613700002222"})
     PhoneSweepMiddleware(lambda _r: HttpResponse("+8613700002222 is invalid"))(posted)
     assert [f["numbers"] for f in _found(sink)] == [["…5678"]]
+
+
+def test_a_body_the_view_refused_leaves_its_answer_alone(sink: Sink, settings: object) -> None:
+    """The sweep reads the request after the view: a body too big to read must not turn
+    the view's own answer into an error."""
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10  # type: ignore[attr-defined]
+    request = RequestFactory().post(
+        "/api/v1/events", data=b'{"events": "' + b"x" * 100 + b'"}', content_type="application/json"
+    )
+    answer = HttpResponse('{"code": "payload_too_large"}', status=413)
+    assert PhoneSweepMiddleware(lambda _r: answer)(request) is answer
+    assert _found(sink) == []
