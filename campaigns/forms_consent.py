@@ -37,15 +37,10 @@ HQ_CHANNELS = [
 ]
 
 
-class HqConsentForm(forms.Form):
-    """A decision a member made outside the mini-program, recorded on their profile."""
+class HqConsentForm(GuideConsentForm):
+    """A decision a member made outside the mini-program, recorded on their profile: the
+    guide's form with head office's channels and a note."""
 
-    purpose = forms.ChoiceField(label=_("Purpose"), choices=ConsentPurpose.choices)
-    granted = forms.TypedChoiceField(
-        label=_("Decision"),
-        choices=[("1", _("Consents")), ("0", _("Withdraws"))],
-        coerce=lambda value: value == "1",
-    )
     channel = forms.ChoiceField(
         label=_("The member told us by"), choices=HQ_CHANNELS, initial=ConsentChannel.PAPER
     )
