@@ -61,6 +61,39 @@ def test_bulk_update_records_one_event_per_row_with_changed_columns_only():
     assert all(e.new == {"city": "北京"} and set(e.old) == {"city"} for e in changed)
 
 
+def test_a_bulk_update_of_many_rows_records_each_changed_row_once():
+    """Over 100 rows the trigger pairs old and new rows in one statement built from the
+    catalogue: the same events as a small update, and rows changing only excluded
+    columns are left out."""
+    moving = MemberFactory.create_batch(70, city="上海")
+    staying = MemberFactory.create_batch(50, city="杭州")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE members_member SET city = CASE WHEN city = '上海' THEN '拉萨' ELSE city END, "
+            "order_count = order_count + 1, updated_at = now() WHERE id = ANY(%s)",
+            [[m.pk for m in moving + staying]],
+        )
+
+    changed = events("members_member")
+    assert sorted((e.member_id, e.row_id) for e in changed) == sorted(
+        (m.pk, str(m.pk)) for m in moving
+    )
+    assert all(e.old == {"city": "上海"} and e.new == {"city": "拉萨"} for e in changed)
+
+
+def test_a_bulk_update_of_rows_about_no_member_records_them_without_one():
+    """The bulk statement for staff (rows about no member) records a null member."""
+    staff = StaffFactory.create_batch(110, is_active=True)
+    from scrm.org.models import Staff
+
+    Staff.objects.filter(pk__in=[s.pk for s in staff]).update(is_active=False)
+
+    changed = events("org_staff")
+    assert sorted(e.row_id for e in changed) == sorted(str(s.pk) for s in staff)
+    assert all(e.member_id is None for e in changed)
+    assert all(e.old == {"is_active": True} and e.new == {"is_active": False} for e in changed)
+
+
 def test_raw_sql_update_is_recorded():
     member = MemberFactory(birthday=None)
     with connection.cursor() as cursor:

@@ -132,6 +132,22 @@ def test_existing_members_are_found_updated_and_merged(db: None) -> None:
     assert known.identities.filter(kind="jd", value="jd_user_01").exists()
 
 
+def test_imported_phones_are_kept_sealed_for_new_and_known_members(db: None) -> None:
+    """The phone a member file gives a new member, or a known member who had none, is
+    stored as digest, last four and a sealed copy that opens to the number."""
+    known = MemberFactory(name="", phone="", city="")
+    IdentityFactory(member=known, kind="jd", value="jd_user_01")
+    job = run("jd.csv", csv_bytes(JD_MEMBERS), "members", "jd")
+    assert (job.created, job.merged, job.rejected) == (1, 1, 1)
+
+    known.refresh_from_db()
+    assert (known.phone_digest, known.phone_last4) == (phone_digest("+8613512340001"), "0001")
+    assert known.reveal_phone() == "+8613512340001"
+    assert known.identities.filter(kind="phone", value=phone_digest("+8613512340001")).exists()
+    new = Member.objects.get(**by_phone("+8613512340002"))
+    assert (new.name, new.phone_last4, new.reveal_phone()) == ("周强", "0002", "+8613512340002")
+
+
 def test_an_import_job_audits_its_changes_not_the_rows_it_creates(db: None) -> None:
     """The job is the record of the rows it creates; what it changes in the pool is in
     the audit trail like any other change."""

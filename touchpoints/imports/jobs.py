@@ -391,6 +391,10 @@ def _commit_chunk(
         # what it changes or deletes (scrm/audit/migrations/0002_audit_triggers.py).
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
+            # A chunk's statements are many short index lookups and writes; where the server
+            # has JIT, their row estimates (temporary tables, arrays) made it compile them,
+            # costing more than running them (measured: orders 14.2 s -> 11.9 s per 100k rows).
+            cursor.execute("SET LOCAL jit TO OFF")
             cursor.execute("SET LOCAL scrm.audit_inserts TO 'off'")
         apply_chunk(parsed, source=job.source, counts=counts)
         with connection.cursor() as cursor:

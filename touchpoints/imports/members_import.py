@@ -118,8 +118,11 @@ class MemberRowParser:
 
         if phone:
             try:
-                profile["phone"] = norm.phone(phone)
-                keys.append(phone_identity(profile["phone"]))
+                profile["phone"] = e164 = norm.phone(phone)
+                # Digest and seal here, in the parser's thread: the writer's thread is the
+                # import's critical path. The seal is used if the row makes a new member.
+                kept = profile["phone_columns"] = phone_columns(e164)
+                keys.append((IdentityKind.PHONE, "", kept[0]))
             except norm.CellError as exc:
                 fail("phone", phone, str(exc))
         keys.extend(
@@ -324,6 +327,7 @@ def import_member_chunk(
             member_id = next(pool)
             resolved[row.number] = member_id
             fresh = {name: row.profile.get(name) for name in PROFILE}
+            fresh["phone_columns"] = row.profile.get("phone_columns")
             joined = joining and bool(row.profile.get("phone"))
             fresh["member_since"] = (row.registered_at or now) if joined else None
             fresh["created_at"] = row.registered_at or now
@@ -360,6 +364,8 @@ def import_member_chunk(
                 changed = True
                 if name == "guide_id":
                     guided.add(member_id)
+                elif name == "phone":
+                    state["phone_columns"] = row.profile.get("phone_columns")
         if joining and row.profile.get("phone") and state.get("member_since") is None:
             state["member_since"] = row.registered_at or now
             changed = True
@@ -454,7 +460,7 @@ def _write(
                             s["name"] or "",
                             s["gender"] or "u",
                             s["birthday"],
-                            *phone_columns(s["phone"] or ""),
+                            *(s.get("phone_columns") or phone_columns(s["phone"] or "")),
                             s["city"] or "",
                             s["home_store_id"],
                             s["guide_id"],
@@ -552,7 +558,7 @@ def _columns(updates: list[dict[str, Any]]) -> list[list[Any]]:
     for u in updates:
         phone = u.get("phone") or ""
         if phone.startswith("+"):
-            digest, hint, seal = phone_columns(phone)
+            digest, hint, seal = u.get("phone_columns") or phone_columns(phone)
             digests.append(digest)
             hints.append(hint)
             sealed.append(seal)
