@@ -10,9 +10,12 @@
   limit, `GatewayThrottle`, shared by all workers), and writes every row's outcome in
   one statement before committing. A transient failure leaves the row planned for a
   later try, with backoff (5 s, doubling, at most 5 min).
+- The task that writes a broadcast's last outcome marks it done (`broadcast_finish`,
+  after its own commit, so the last of several chunks finishing together sees them all).
 - `broadcast_sweep` (beat, every minute) re-dispatches what is still planned after its
   task should have run — a lost message or a killed worker — and closes finished
-  broadcasts. Re-dispatching is harmless: rows are taken under lock, once.
+  broadcasts a task could not close. Re-dispatching is harmless: rows are taken under
+  lock, once.
 """
 
 from __future__ import annotations
@@ -261,7 +264,27 @@ def send_chunk(
         send_broadcast_chunk.apply_async(
             (broadcast_id, low, high), countdown=retry_countdown(stats.retry_attempts)
         )
+    else:
+        broadcast_finish(broadcast_id=broadcast_id)
     return stats
+
+
+FINISH_SQL = """
+UPDATE campaigns_broadcast b SET status = 'done'
+WHERE b.id = %(id)s AND b.status = 'sending'
+  AND NOT EXISTS (SELECT 1 FROM campaigns_delivery d
+                  WHERE d.broadcast_id = b.id AND d.status = 'planned')
+  AND NOT EXISTS (SELECT 1 FROM campaigns_guidesendtask t
+                  WHERE t.broadcast_id = b.id AND t.handed_at IS NULL AND t.error = '')
+"""
+
+
+def broadcast_finish(*, broadcast_id: int) -> bool:
+    """Mark a sending broadcast done when nothing of it is left to send (no planned
+    delivery, no guide task waiting to be handed over); True when it was marked."""
+    with connection.cursor() as cursor:
+        cursor.execute(FINISH_SQL, {"id": broadcast_id})
+        return bool(cursor.rowcount)
 
 
 GUIDE_TASKS_SQL = """
@@ -362,6 +385,8 @@ def post_guide_tasks(*, broadcast_id: int, now: datetime | None = None) -> Chunk
         from campaigns.tasks import post_for_guides
 
         post_for_guides.apply_async((broadcast_id,), countdown=retry_in)
+    else:
+        broadcast_finish(broadcast_id=broadcast_id)
     return stats
 
 
@@ -385,7 +410,5 @@ def broadcast_sweep(*, now: datetime | None = None) -> int:
             with transaction.atomic():
                 redispatched += broadcast_dispatch(broadcast_id=broadcast.pk)
         elif not pending.exists():  # rows waiting out a backoff have their own task
-            Broadcast.objects.filter(pk=broadcast.pk, status=BroadcastStatus.SENDING).update(
-                status=BroadcastStatus.DONE
-            )
+            broadcast_finish(broadcast_id=broadcast.pk)
     return redispatched

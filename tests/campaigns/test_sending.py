@@ -164,8 +164,11 @@ def test_transient_errors_retry_and_refusals_are_kept(org: Org) -> None:
     with transaction.atomic():  # dispatching hands the chunk over after commit
         assert broadcast_sweep(now=timezone.now() + timedelta(hours=2)) == 1
     later = timezone.now() + timedelta(hours=2)
+    assert Broadcast.objects.get(pk=broadcast.pk).status == "sending"
     second = send_chunk(broadcast_id=broadcast.pk, low=low, high=high, now=later)
     assert second.sent == 1
+    # The chunk that sent the last planned row closes the broadcast (no sweep needed).
+    assert Broadcast.objects.get(pk=broadcast.pk).status == "done"
     assert calls(broadcast) == dict.fromkeys(
         expected_keys(broadcast) - {delivery_key(broadcast.pk, org.member_a2.pk)}, 1
     )

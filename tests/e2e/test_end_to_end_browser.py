@@ -251,10 +251,11 @@ def test_head_office_imports_segments_broadcasts_and_sees_the_funnel(
         desk.click("[data-testid=approve]")
     assert "已审批。" in desk.content()
     deliveries = Delivery.objects.filter(broadcast=broadcast)
-    wait_for(lambda: not deliveries.filter(status="planned").exists(), timeout=30)
+    # The worker's chunk that writes the last outcome closes the broadcast itself.
+    wait_for(lambda: Broadcast.objects.get(pk=broadcast.pk).status == "done", timeout=30)
     broadcast.refresh_from_db()
-    # "Sending" until beat's sweep marks it done (not run in tests).
-    assert (broadcast.status, broadcast.approved_by_id) == ("sending", org.hq_admin.pk)
+    assert (broadcast.status, broadcast.approved_by_id) == ("done", org.hq_admin.pk)
+    assert not deliveries.filter(status="planned").exists()
     assert deliveries.filter(status="sent").count() == 26
     assert dict(deliveries.filter(status="suppressed").values_list("member__name", "reason")) == {
         UNSUBSCRIBER: "opted_out",
@@ -282,7 +283,7 @@ def test_head_office_imports_segments_broadcasts_and_sees_the_funnel(
 
     # 6. The operator sees the deliveries and the funnel.
     desk.goto(f"{base}/hq/broadcasts/{broadcast.pk}/")
-    assert desk.locator("[data-testid=status]").inner_text() == "发送中"
+    assert desk.locator("[data-testid=status]").inner_text() == "已发送"
     sent_line = desk.locator("[data-testid=deliveries] p").first.inner_text()
     assert sent_line == "已发送 26 · 待发送 0 · 失败 0 · 未发送 2"
     reasons = desk.locator("[data-testid=suppression-reasons]").inner_text()
