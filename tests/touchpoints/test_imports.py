@@ -148,6 +148,64 @@ def test_imported_phones_are_kept_sealed_for_new_and_known_members(db: None) -> 
     assert (new.name, new.phone_last4, new.reveal_phone()) == ("周强", "0002", "+8613512340002")
 
 
+def test_text_that_looks_like_copy_syntax_is_stored_as_written(db: None) -> None:
+    """Rows reach the database as COPY text the import formats itself: tabs, backslashes,
+    line breaks and a literal \\N in a cell are data, not syntax."""
+    name, city, card = "王\t小\\美", "上\n海\\N", "C\\00\t1"
+    members = [
+        ["手机号", "姓名", "性别", "生日", "城市", "会员卡号", "注册时间"],
+        ["13912340001", name, "女", "1990-01-02", city, card, "2024-03-04 10:00:00"],
+        ["13912340002", "\\N", "", "", "", "", ""],
+    ]
+    job = run("generic.csv", csv_bytes(members), "members", "generic")
+    assert (job.created, job.rejected) == (2, 0)
+    first = Member.objects.get(**by_phone("+8613912340001"))
+    assert (first.name, first.city, str(first.birthday)) == (name, city, "1990-01-02")
+    assert first.identities.filter(value=card).exists()
+    assert Member.objects.get(**by_phone("+8613912340002")).name == "\\N"
+
+    product = "短袖\tT恤\\白"
+    orders = [
+        [
+            "渠道",
+            "订单号",
+            "手机号",
+            "支付时间",
+            "订单金额",
+            "退款金额",
+            "商品编码",
+            "商品名称",
+            "品类",
+            "数量",
+            "单价",
+        ],
+        [
+            "pos",
+            "B\\1\t2",
+            "13912340001",
+            "2025-02-03 12:00:00",
+            "1,299.00",
+            "",
+            "SK\\1",
+            product,
+            "上\n装",
+            "2",
+            "649.50",
+        ],
+    ]
+    job = run("orders.csv", csv_bytes(orders), "orders", "generic")
+    assert (job.created, job.rejected) == (1, 0)
+    order = Order.objects.get(external_id="B\\1\t2")
+    assert (order.member_id, order.amount) == (first.pk, Decimal("1299.00"))
+    line = order.lines.get()
+    assert (line.sku, line.product_name, line.category) == ("SK\\1", product, "上\n装")
+    assert (line.quantity, line.unit_price, line.amount) == (
+        2,
+        Decimal("649.50"),
+        Decimal("1299.00"),
+    )
+
+
 def test_an_import_job_audits_its_changes_not_the_rows_it_creates(db: None) -> None:
     """The job is the record of the rows it creates; what it changes in the pool is in
     the audit trail like any other change."""

@@ -8,7 +8,7 @@ rules: strong identities (unionid, phone) decide; a conflict goes to the review 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,6 +22,7 @@ from members.services.bulk import allocate_ids, phone_columns
 from members.services.lifecycle import lifecycle_refresh_ids
 from scrm.core.pii import phone_digest
 from touchpoints.imports import normalize as norm
+from touchpoints.imports.copytext import binary, moment, optional, text, write_lines
 from touchpoints.imports.mappings import BUYER_ID_KIND, ID_COLUMNS, IDENTITY_FIELDS
 
 Key = tuple[str, str, str]  # (kind, app, value); a phone's value is its digest
@@ -226,8 +227,9 @@ def _find(keys: Iterable[Key]) -> dict[Key, int]:
             "value text) ON COMMIT DELETE ROWS"
         )
         with cursor.copy("COPY import_keys (kind, app, value) FROM STDIN") as copy:
-            for key in unique:
-                copy.write_row(key)
+            write_lines(
+                copy, (f"{kind}\t{text(app)}\t{text(value)}\n" for kind, app, value in unique)
+            )
         # A chunk's keys are few next to the pool: look each one up in the index. Left to
         # itself the planner hashes the whole identity table instead, every chunk.
         cursor.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
@@ -451,27 +453,9 @@ def _write(
                 "created_at",
                 "updated_at",
             )
+            at = moment(now)
             with cursor.copy(f"COPY members_member ({', '.join(columns)}) FROM STDIN") as copy:
-                for member_id, s in new_members.items():
-                    s["stage"] = _new_stage(s)
-                    copy.write_row(
-                        (
-                            member_id,
-                            s["name"] or "",
-                            s["gender"] or "u",
-                            s["birthday"],
-                            *(s.get("phone_columns") or phone_columns(s["phone"] or "")),
-                            s["city"] or "",
-                            s["home_store_id"],
-                            s["guide_id"],
-                            s["stage"],
-                            now,
-                            source,
-                            s["member_since"],
-                            s["created_at"],
-                            now,
-                        )
-                    )
+                write_lines(copy, _member_lines(new_members, at, text(source)))
         if links:
             _link(cursor, links, source, now)
         if updates:
@@ -506,6 +490,25 @@ def _write(
         )
 
 
+def _member_lines(new_members: dict[int, dict[str, Any]], at: str, source: str) -> Iterator[str]:
+    """COPY lines for new members, in `_write`'s column order."""
+    for member_id, s in new_members.items():
+        s["stage"] = _new_stage(s)
+        digest, last4, sealed = s.get("phone_columns") or phone_columns(s["phone"] or "")
+        yield (
+            f"{member_id}\t{text(s['name'] or '')}\t{s['gender'] or 'u'}\t"
+            f"{moment(s['birthday'])}\t{digest}\t{last4}\t{binary(sealed)}\t"
+            f"{text(s['city'] or '')}\t{optional(s['home_store_id'])}\t"
+            f"{optional(s['guide_id'])}\t{s['stage']}\t{at}\t{source}\t"
+            f"{moment(s['member_since'])}\t{moment(s['created_at'])}\t{at}\n"
+        )
+
+
+def _link_lines(links: list[tuple[int, Key, str]], tail: str) -> Iterator[str]:
+    for member_id, (kind, app, value), hint in links:
+        yield f"{member_id}\t{kind}\t{text(app)}\t{text(value)}\t{hint}{tail}"
+
+
 def _link(cursor: Any, links: list[tuple[int, Key, str]], source: str, now: datetime) -> None:
     """COPY the new identities straight in. Only if another request linked one of them
     meanwhile (a unique violation) take the slower path that skips those."""
@@ -519,8 +522,7 @@ def _link(cursor: Any, links: list[tuple[int, Key, str]], source: str, now: date
                 "FROM STDIN"
             ) as copy,
         ):
-            for member_id, (kind, app, value), hint in links:
-                copy.write_row((member_id, kind, app, value, hint, source, now))
+            write_lines(copy, _link_lines(links, f"\t{text(source)}\t{moment(now)}\n"))
         return
     except IntegrityError:
         pass
@@ -529,8 +531,7 @@ def _link(cursor: Any, links: list[tuple[int, Key, str]], source: str, now: date
         "kind text, app text, value text, hint text) ON COMMIT DELETE ROWS"
     )
     with cursor.copy("COPY import_links (member_id, kind, app, value, hint) FROM STDIN") as copy:
-        for member_id, (kind, app, value), hint in links:
-            copy.write_row((member_id, kind, app, value, hint))
+        write_lines(copy, _link_lines(links, "\n"))
     cursor.execute(
         "INSERT INTO members_identity (member_id, kind, app, value, hint, source, created_at) "
         "SELECT member_id, kind, app, value, hint, %s, %s FROM import_links "

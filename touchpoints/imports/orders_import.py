@@ -8,7 +8,7 @@ larger refund in the file is applied.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -23,6 +23,7 @@ from members.services.bulk import allocate_ids
 from members.services.lifecycle import order_stats_and_stage_refresh
 from members.services.rfm import rfm_mark_dirty, rfm_mark_new_orders
 from touchpoints.imports import normalize as norm
+from touchpoints.imports.copytext import moment, optional, text, write_lines
 from touchpoints.imports.mappings import (
     BUYER_ID_KIND,
     IDENTITY_FIELDS,
@@ -346,36 +347,20 @@ def import_order_chunk(
                 "created_at",
             )
             with cursor.copy(f"COPY members_order ({', '.join(columns)}) FROM STDIN") as copy:
-                for order_pk, order in zip(ids, placed, strict=True):
-                    status = OrderStatus.PAID
-                    if order.refund:
-                        status = (
-                            OrderStatus.REFUNDED
-                            if order.refund == order.amount
-                            else OrderStatus.PARTIALLY_REFUNDED
-                        )
-                    copy.write_row(
-                        (
-                            order_pk,
-                            order.channel,
-                            order.order_id,
-                            resolved[order.first_row],
-                            order.store_id,
-                            order.guide_id,
-                            order.paid_at,
-                            order.amount,
-                            order.refund,
-                            status,
-                            now,
-                        )
-                    )
+                write_lines(copy, _order_lines(ids, placed, resolved, moment(now)))
             with cursor.copy(
                 "COPY members_orderline (order_id, sku, product_name, category, "
                 "quantity, unit_price, amount) FROM STDIN"
             ) as copy:
-                for order_pk, order in zip(ids, placed, strict=True):
-                    for line in order.lines:
-                        copy.write_row((order_pk, *line))
+                write_lines(
+                    copy,
+                    (
+                        f"{order_pk}\t{text(sku)}\t{text(product)}\t{text(category)}\t"
+                        f"{quantity}\t{price}\t{amount}\n"
+                        for order_pk, order in zip(ids, placed, strict=True)
+                        for sku, product, category, quantity, price, amount in order.lines
+                    ),
+                )
             counts.created += len(placed)
             new_order_ids = list(ids)
             credited = [o for o in placed if o.guide_id is not None]
@@ -403,6 +388,26 @@ def import_order_chunk(
 
         for refunded_order in Order.objects.filter(pk__in=[r[0] for r in refunds]):
             points_reverse_for_refund(order=refunded_order)
+
+
+def _order_lines(
+    ids: list[int], placed: list[ParsedOrder], resolved: dict[int, int], at: str
+) -> Iterator[str]:
+    """COPY lines for new orders, in `import_order_chunk`'s column order."""
+    for order_pk, order in zip(ids, placed, strict=True):
+        status = OrderStatus.PAID
+        if order.refund:
+            status = (
+                OrderStatus.REFUNDED
+                if order.refund == order.amount
+                else OrderStatus.PARTIALLY_REFUNDED
+            )
+        yield (
+            f"{order_pk}\t{order.channel}\t{text(order.order_id)}\t"
+            f"{resolved[order.first_row]}\t{optional(order.store_id)}\t"
+            f"{optional(order.guide_id)}\t{moment(order.paid_at)}\t{order.amount}\t"
+            f"{order.refund}\t{status}\t{at}\n"
+        )
 
 
 ASSIGN_BUYERS_SQL = """
