@@ -231,12 +231,14 @@ def _find(keys: Iterable[Key]) -> dict[Key, int]:
                 copy, (f"{kind}\t{text(app)}\t{text(value)}\n" for kind, app, value in unique)
             )
         # A chunk's keys are few next to the pool: look each one up in the index. Left to
-        # itself the planner hashes the whole identity table instead, every chunk.
+        # itself the planner hashes the whole identity table instead, every chunk. In
+        # index order, consecutive lookups share pages (digests are random: unsorted,
+        # each lookup lands somewhere else in an index larger than the buffer cache).
         cursor.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
         cursor.execute(
             """
             SELECT i.kind, i.app, i.value, COALESCE(m.merged_into_id, m.id)
-            FROM import_keys k
+            FROM (SELECT kind, app, value FROM import_keys ORDER BY value, kind, app) k
             JOIN members_identity i ON i.kind = k.kind AND i.app = k.app AND i.value = k.value
             JOIN members_member m ON m.id = i.member_id
             """

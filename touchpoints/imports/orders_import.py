@@ -454,7 +454,8 @@ def _existing(orders: list[ParsedOrder]) -> dict[tuple[str, str], tuple[int, Dec
             """
             SELECT o.channel, o.external_id, o.id, o.amount, o.refunded_amount
             FROM members_order o
-            JOIN unnest(%s::text[], %s::text[]) AS k(channel, external_id)
+            JOIN (SELECT * FROM unnest(%s::text[], %s::text[]) AS u(channel, external_id)
+                  ORDER BY channel, external_id) AS k
               ON o.channel = k.channel AND o.external_id = k.external_id
             """,
             [[o.channel for o in orders], [o.order_id for o in orders]],
