@@ -24,3 +24,9 @@ class CampaignsConfig(AppConfig):
         # Consent is decided per person: a merge carries the latest decisions over as new
         # ledger entries (the ledger never moves), and undo gives each their own back.
         MERGE_MOVERS["consents"] = MergeMover("consents", consent_merge_move, consent_merge_restore)
+
+        from campaigns.selectors.consent import PROFILING_WITHDRAWN_SQL
+        from members.segments.rules import register_profiling_withdrawn
+
+        # Auto-tag rules on behaviour leave out (and untag) who withdrew profiling.
+        register_profiling_withdrawn(PROFILING_WITHDRAWN_SQL)

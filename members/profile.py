@@ -247,7 +247,13 @@ def tag_log_table(member: Any, user: Any) -> Table:
     return (
         [_("When"), _("Tag"), _("Change"), _("Source"), _("By")],
         (
-            [e.at, e.tag.name, e.get_action_display(), e.get_source_display(), str(e.actor or "")]
+            [
+                e.at,
+                e.tag.name,
+                e.get_action_display() + (f" · {e.get_reason_display()}" if e.reason else ""),
+                e.get_source_display(),
+                str(e.actor or ""),
+            ]
             for e in selectors.member_tag_log(member, limit=None)
         ),
     )

@@ -133,6 +133,11 @@ class Campaign(models.Model):
     )
     # Triggers are read for the time since this moment on each enrollment run.
     last_enrolled_at = models.DateTimeField(null=True, blank=True)
+    # Members whose trigger fired but who did not enter because the journey profiles its
+    # members and they had withdrawn profiling consent (a tally over the runs).
+    profiling_left_out = models.PositiveIntegerField(
+        _("left out: profiling withdrawn"), default=0, db_default=0
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     scope: ClassVar[Scope] = Scope(store="store", region=("store__region",), guide=None)
@@ -215,6 +220,9 @@ class ExitReason(models.TextChoices):
     CONVERTED = "converted", _("Bought")
     TAGGED = "tagged", _("Carries the exit tag")
     OPTED_OUT = "opted_out", _("Opted out of marketing")
+    # The journey profiles its members (behaviour trigger or audience) and they withdrew
+    # profiling consent.
+    NO_PROFILING = "no_profiling", _("Profiling withdrawn")
     CAMPAIGN_ENDED = "campaign_ended", _("Campaign ended")
 
 

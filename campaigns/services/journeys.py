@@ -9,7 +9,9 @@ runs at once cannot both add them (the campaign row is also locked for the run).
 
 Advancing (`journeys_advance`, beat every minute) takes due enrollments in batches with
 FOR UPDATE SKIP LOCKED and walks each one until a wait or the end. Exit conditions come
-first (opted out of all marketing; converted when the campaign says so; the exit tag).
+first (opted out of all marketing; withdrew profiling consent, when the journey profiles
+its members: `campaign_uses_profiling`; converted when the campaign says so; the exit
+tag).
 Members reaching a send step are added to that step's wave for the day — a `Broadcast`
 per (step, local day) — in one INSERT … SELECT per step and batch, classified by the
 same suppression CASE as a broadcast (`_classify_sql`: opt-outs, identity, caps over
@@ -37,7 +39,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -64,11 +66,13 @@ from campaigns.models import (
     StepKind,
     TriggerKind,
 )
+from campaigns.selectors.consent import PROFILING_WITHDRAWN_SQL, profiling_withdrawn
 from campaigns.services.broadcasts import after_quiet_hours
 from campaigns.services.content import content_check
 from campaigns.services.planning import _classify_sql, holdout_and_cost_check
 from campaigns.services.sending import broadcast_dispatch
 from members.models import MemberTag, Segment, Tag
+from members.segments.rules import rules_use_profiling
 from members.services.errors import Conflict, MemberError
 from members.services.segments import segment_members
 from scrm.core.services import audit_record
@@ -91,6 +95,22 @@ TRIGGER_PARAMS: dict[str, dict[str, tuple[int, int, int | None]]] = {
     TriggerKind.CART_ABANDONED: {"hours": (1, 72, 4)},
     TriggerKind.AUDIENCE: {},
 }
+
+# Triggers that fire on behaviour inferred for personalisation, with the notion of the
+# segment fields marked `profiling`: an abandoned cart is read from the member's browsing
+# events (as the behaviour fields are). Registration, birthday and a tier upgrade are
+# facts of the membership; a first purchase and days without one are facts of the order
+# record, as the order-count and last-purchase fields are, which profile nobody.
+PROFILING_TRIGGERS = frozenset({TriggerKind.CART_ABANDONED})
+
+
+def campaign_uses_profiling(campaign: Campaign) -> bool:
+    """Whether the journey picks its members by profiling — its trigger, or an audience
+    by behaviour or RFM (as a broadcast's): then members who withdrew profiling consent
+    do not enter, and leave it at their next step (PIPL)."""
+    return campaign.trigger in PROFILING_TRIGGERS or (
+        campaign.segment is not None and rules_use_profiling(campaign.segment.rules)
+    )
 
 
 # --- validation ---------------------------------------------------------------------------------
@@ -721,24 +741,37 @@ def _birthday_codes(campaign: Campaign, now: datetime) -> list[int]:
     return codes
 
 
-# Those entering, numbered in a random order: the first floor(n × percent / 100 + r) of
-# them — r drawn once per run in [0, 1), so that small runs get their share on average
-# and a run of 1,000 at 10 % exactly 100 — are the control group. Members already on
-# the journey are left out before the draw (they would only be skipped by the conflict).
+# Those whose trigger fired (within the audience, not opted out, not already on the
+# journey), each with whether they withdrew profiling consent when the journey profiles
+# (`{withdrawn}`): those are counted, and left out. The others enter, numbered in a
+# random order: the first floor(n × percent / 100 + r) of them — r drawn once per run in
+# [0, 1), so that small runs get their share on average and a run of 1,000 at 10 %
+# exactly 100 — are the control group. Members already on the journey are left out
+# before the draw (they would only be skipped by the conflict).
 ENROLL_SQL = """
-INSERT INTO campaigns_journeyenrollment
-    (campaign_id, member_id, state, position, next_run_at, entered_at, exit_reason, control)
-SELECT %s, e.id, 'active', 1, %s, %s, '', e.draw <= floor(e.entering * %s / 100.0 + %s)
-FROM (
-    SELECT m.id, row_number() OVER (ORDER BY random()) AS draw, count(*) OVER () AS entering
-    FROM members_member m
-    WHERE m.id IN ({trigger}) AND m.merged_into_id IS NULL{filters}
-      AND NOT EXISTS (SELECT 1 FROM campaigns_marketingoptout o
-                      WHERE o.member_id = m.id AND o.channel = '')
-      AND NOT EXISTS (SELECT 1 FROM campaigns_journeyenrollment a
-                      WHERE a.campaign_id = %s AND a.member_id = m.id AND a.state = 'active')
-) AS e
-ON CONFLICT (campaign_id, member_id) WHERE state = 'active' DO NOTHING
+WITH fired AS MATERIALIZED (
+    SELECT a.id, {withdrawn} AS withdrawn
+    FROM (
+        SELECT m.id FROM members_member m
+        WHERE m.id IN ({trigger}) AND m.merged_into_id IS NULL{filters}
+          AND NOT EXISTS (SELECT 1 FROM campaigns_marketingoptout o
+                          WHERE o.member_id = m.id AND o.channel = '')
+          AND NOT EXISTS (SELECT 1 FROM campaigns_journeyenrollment j
+                          WHERE j.campaign_id = %s AND j.member_id = m.id AND j.state = 'active')
+    ) AS a(id)
+),
+entered AS (
+    INSERT INTO campaigns_journeyenrollment
+        (campaign_id, member_id, state, position, next_run_at, entered_at, exit_reason, control)
+    SELECT %s, e.id, 'active', 1, %s, %s, '', e.draw <= floor(e.entering * %s / 100.0 + %s)
+    FROM (
+        SELECT f.id, row_number() OVER (ORDER BY random()) AS draw, count(*) OVER () AS entering
+        FROM fired f WHERE NOT f.withdrawn
+    ) AS e
+    ON CONFLICT (campaign_id, member_id) WHERE state = 'active' DO NOTHING
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM entered), (SELECT count(*) FROM fired WHERE withdrawn)
 """
 
 
@@ -778,15 +811,20 @@ def _enroll_campaign(campaign_id: int, now: datetime) -> int:
         filter_params += list(audience_params)
     percent = campaign.holdout_percent
     offset = random.random() if percent else 0.0  # a draw, not a secret
+    withdrawn = PROFILING_WITHDRAWN_SQL if campaign_uses_profiling(campaign) else "FALSE"
     with connection.cursor() as cursor:
         cursor.execute(
-            ENROLL_SQL.format(trigger=trigger, filters=filters),
-            [campaign.pk, now, now, percent, offset, *params, *filter_params, campaign.pk],
+            ENROLL_SQL.format(trigger=trigger, filters=filters, withdrawn=withdrawn),
+            [*params, *filter_params, campaign.pk, campaign.pk, now, now, percent, offset],
         )
-        added: int = cursor.rowcount
+        added, left_out = cursor.fetchone() or (0, 0)
     campaign.last_enrolled_at = now
-    campaign.save(update_fields=["last_enrolled_at"])
-    return added
+    fields = ["last_enrolled_at"]
+    if left_out:
+        campaign.profiling_left_out = F("profiling_left_out") + left_out
+        fields.append("profiling_left_out")
+    campaign.save(update_fields=fields)
+    return int(added)
 
 
 def journeys_enroll(*, now: datetime | None = None) -> int:
@@ -976,7 +1014,10 @@ def _advance_batch(now: datetime, limit: int, stats: AdvanceStats) -> int:
             return 0
         ids = [r[0] for r in rows]
         members = [r[2] for r in rows]
-        campaigns = {c.pk: c for c in Campaign.objects.filter(pk__in={r[1] for r in rows})}
+        campaigns = {
+            c.pk: c
+            for c in Campaign.objects.filter(pk__in={r[1] for r in rows}).select_related("segment")
+        }
         steps: dict[int, dict[int, JourneyStep]] = defaultdict(dict)
         for step in JourneyStep.objects.filter(campaign_id__in=campaigns):
             steps[step.campaign_id][step.position] = step
@@ -985,6 +1026,9 @@ def _advance_batch(now: datetime, limit: int, stats: AdvanceStats) -> int:
                 "member_id", flat=True
             )
         )
+        profiling = {pk for pk, c in campaigns.items() if campaign_uses_profiling(c)}
+        profiled = [r[2] for r in rows if r[1] in profiling]
+        unprofiled = profiling_withdrawn(profiled) if profiled else set()
         cursor.execute(CONVERTED_SQL, [ids, members, [r[4] for r in rows], now])
         converted = {r[0] for r in cursor.fetchall()}
         opened: set[int] = set()
@@ -1020,6 +1064,8 @@ def _advance_batch(now: datetime, limit: int, stats: AdvanceStats) -> int:
         exit_reason = ""
         if mid in opted_out:
             exit_reason = ExitReason.OPTED_OUT
+        elif cid in profiling and mid in unprofiled:
+            exit_reason = ExitReason.NO_PROFILING
         elif campaign.exit_on_conversion and eid in converted:
             exit_reason = ExitReason.CONVERTED
         elif campaign.exit_tag_id and (mid, campaign.exit_tag_id) in tagged:
@@ -1129,6 +1175,25 @@ def campaigns_for_user(user: Any) -> QuerySet[Campaign]:
             sent=Coalesce(Subquery(sent), 0),
         )
         .order_by("-created_at", "-pk")
+    )
+
+
+@dataclass
+class ProfilingFigures:
+    """Members a journey that profiles left out for withdrawn profiling consent."""
+
+    uses_profiling: bool
+    not_entered: int  # their trigger fired, but they had withdrawn
+    left: int  # on the journey when they withdrew: left it
+
+
+def campaign_profiling_figures(campaign: Campaign) -> ProfilingFigures:
+    return ProfilingFigures(
+        uses_profiling=campaign_uses_profiling(campaign),
+        not_entered=campaign.profiling_left_out,
+        left=JourneyEnrollment.objects.filter(
+            campaign=campaign, exit_reason=ExitReason.NO_PROFILING
+        ).count(),
     )
 
 

@@ -39,6 +39,7 @@ from campaigns.services.journeys import (
     campaign_create,
     campaign_end,
     campaign_pause,
+    campaign_profiling_figures,
     campaign_step_figures,
     campaign_steps_edit,
     campaign_update,
@@ -215,6 +216,7 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "campaign": campaign,
             "figures": campaign_step_figures(campaign),
+            "profiling": campaign_profiling_figures(campaign),
             # What its messages sold (last touch within the attribution window).
             "converted": conversions_summary(campaign=campaign),
             "reasons": dict(SuppressionReason.choices),

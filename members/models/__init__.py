@@ -74,6 +74,7 @@ from members.models.tags import (
     TagAction,
     TagChoice,
     TagGroup,
+    TagLogReason,
     TagSource,
 )
 
@@ -107,6 +108,7 @@ __all__ = [
     "TagAction",
     "TagChoice",
     "TagGroup",
+    "TagLogReason",
     "TagSource",
     "Coupon",
     "CouponKind",

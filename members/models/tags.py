@@ -116,6 +116,12 @@ class TagAction(models.TextChoices):
     REMOVE = "remove", _("Removed")
 
 
+class TagLogReason(models.TextChoices):
+    # A tag an auto-tag rule inferred from behaviour came off: the member withdrew
+    # profiling consent (other changes say why through their source).
+    NO_PROFILING = "no_profiling", _("Profiling withdrawn")
+
+
 class MemberTagLog(models.Model):
     """Every add and remove, append-only: who tagged whom, when, and how."""
 
@@ -134,6 +140,14 @@ class MemberTagLog(models.Model):
         verbose_name=_("by"),
     )
     source_ref = models.CharField(_("source reference"), max_length=64, blank=True)
+    reason = models.CharField(
+        _("reason"),
+        max_length=20,
+        choices=TagLogReason.choices,
+        blank=True,
+        default="",
+        db_default="",
+    )
     at = models.DateTimeField(_("at"))
 
     class Meta:

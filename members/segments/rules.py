@@ -213,6 +213,23 @@ def rules_use_profiling(tree: Any) -> bool:
     return False
 
 
+# Whether member `a.id` withdrew profiling consent, as an SQL predicate. The consent
+# ledger is the campaigns app's: it registers the predicate at start-up (members never
+# imports campaigns). Without it a profiling rule cannot honour withdrawals, so it
+# refuses to run rather than tag anyone.
+_PROFILING_WITHDRAWN: list[str] = []
+
+
+def register_profiling_withdrawn(sql: str) -> None:
+    _PROFILING_WITHDRAWN[:] = [sql]
+
+
+def profiling_withdrawn_sql() -> str:
+    if not _PROFILING_WITHDRAWN:
+        raise RuntimeError("No profiling consent predicate is registered.")
+    return _PROFILING_WITHDRAWN[0]
+
+
 def parse_rules(tree: Any) -> Group:
     """Check a rule tree; return it typed, or raise RuleError naming the bad node."""
     counter = [0]

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from members import selectors
 from members.forms.tags import BulkTagForm, MemberTagForm, TagForm, TagGroupForm
 from members.models import AutoTagRule, Member, Tag, TagGroup
+from members.segments.rules import rules_use_profiling
 from members.services.errors import MemberError
 from members.services.segments import segment_members
 from members.services.tags import (
@@ -306,7 +307,11 @@ def auto_rule_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "members/hq/tags/rule.html",
-        {"rule": rule, "preview": auto_tag_rule_preview(rule=rule)},
+        {
+            "rule": rule,
+            "preview": auto_tag_rule_preview(rule=rule),
+            "uses_profiling": rules_use_profiling(rule.rules),
+        },
     )
 
 
