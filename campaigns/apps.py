@@ -24,3 +24,9 @@ class CampaignsConfig(AppConfig):
         # Consent is decided per person: a merge carries the latest decisions over as new
         # ledger entries (the ledger never moves), and undo gives each their own back.
         MERGE_MOVERS["consents"] = MergeMover("consents", consent_merge_move, consent_merge_restore)
+
+        from campaigns.models import Referral
+        from members.services.key_rotation import register_phone_digest_column
+
+        # A referral keeps the invitee's phone digest: a key rotation re-keys it too.
+        register_phone_digest_column(Referral, "invitee_phone")
