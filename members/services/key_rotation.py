@@ -122,7 +122,7 @@ def rotation_run(
     with connection.cursor() as cursor:
         # Session-wide (outlives the batch transactions): every digest of every number
         # seen, to tell at the end which rows still hold a previous key's.
-        cursor.execute(f"DROP TABLE IF EXISTS {DIGESTS_TABLE}")
+        cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{DIGESTS_TABLE}")
         cursor.execute(
             f"CREATE TEMP TABLE {DIGESTS_TABLE} (digest text PRIMARY KEY, current boolean)"
         )
@@ -146,7 +146,7 @@ def rotation_run(
         _count_leftovers(report, write=write)
     finally:
         with connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {DIGESTS_TABLE}")
+            cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{DIGESTS_TABLE}")
     return report
 
 
