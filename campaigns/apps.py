@@ -30,3 +30,9 @@ class CampaignsConfig(AppConfig):
 
         # Auto-tag rules on behaviour leave out (and untag) who withdrew profiling.
         register_profiling_withdrawn(PROFILING_WITHDRAWN_SQL)
+
+        from campaigns.models import Referral
+        from members.services.key_rotation import register_phone_digest_column
+
+        # A referral keeps the invitee's phone digest: a key rotation re-keys it too.
+        register_phone_digest_column(Referral, "invitee_phone")

@@ -44,7 +44,7 @@ from members.models import (
 from members.phones import normalize_phone, try_normalize_phone
 from members.selectors import member_search_q
 from scrm.core.admin import ReadOnly as ReadOnlyAdmin
-from scrm.core.pii import phone_digest
+from scrm.core.pii import phone_digests
 from scrm.org.admin import ScopedAdmin, ScopedThroughAdmin
 
 
@@ -168,7 +168,7 @@ class IdentityAdmin(ScopedAdmin):
     ) -> tuple[QuerySet[Identity], bool]:
         phone = try_normalize_phone(search_term)
         if phone:
-            return queryset.filter(kind=IdentityKind.PHONE, value=phone_digest(phone)), False
+            return queryset.filter(kind=IdentityKind.PHONE, value__in=phone_digests(phone)), False
         return super().get_search_results(request, queryset, search_term)
 
 

@@ -5,6 +5,7 @@
 | DEBUG | off | development mode; with it off a real SECRET_KEY is required |
 | SECRET_KEY | a development key | refused when DEBUG is off |
 | SCRM_PII_KEY | derived from SECRET_KEY | phone digest and sealing key; required in production |
+| SCRM_PII_PREVIOUS_KEYS | none | keys SCRM_PII_KEY replaced (rotation), comma-separated |
 | ALLOWED_HOSTS | localhost names when DEBUG, else none | comma-separated |
 | CSRF_TRUSTED_ORIGINS | none | comma-separated origins, e.g. https://scrm.example.com |
 | DATABASE_URL | embedded PostgreSQL in .data/postgres | postgres://user:pass@host:port/name |
@@ -81,11 +82,13 @@ if not DEBUG and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
     )
 
 # Phone numbers are kept as a keyed digest (lookups) and sealed with AES-GCM (sending):
-# see scrm/core/pii.py. Changing this key makes every stored digest and sealed phone
-# unreadable, so it is set once per installation and kept with the database backups.
+# see scrm/core/pii.py. The key is kept with the database backups. To replace it, the old
+# one moves to SCRM_PII_PREVIOUS_KEYS (still read and looked up) until
+# `manage.py rotate_pii_key` has moved every stored phone to the new one (README).
 # Unset, it is derived from SECRET_KEY (development and tests); `check --deploy` warns.
 PII_KEY = os.environ.get("SCRM_PII_KEY", "")
 PII_KEY_DERIVED = not PII_KEY
+PII_PREVIOUS_KEYS = env_list("SCRM_PII_PREVIOUS_KEYS", [])
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
 # Where people reach the site from outside: printed channel QR codes point here.

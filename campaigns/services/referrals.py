@@ -187,12 +187,13 @@ def _rejection(referral: Referral, invitee: Member, programme: ReferralProgramme
     # Phone lookups go through identities (by digest: the number itself is never stored).
     # A phone another member holds, or one an earlier invite already recorded (the number
     # was unbound and reused since), has been seen before.
-    digest = invitee.phone_digest
+    # Every known key's digest: rows a key rotation has not reached yet count too.
+    digests = invitee.phone_digests()
     phone_seen = (
-        Identity.objects.filter(kind=IdentityKind.PHONE, value=digest)
+        Identity.objects.filter(kind=IdentityKind.PHONE, value__in=digests)
         .exclude(member=invitee)
         .exists()
-        or Referral.objects.filter(invitee_phone=digest).exclude(pk=referral.pk).exists()
+        or Referral.objects.filter(invitee_phone__in=digests).exclude(pk=referral.pk).exists()
     )
     if phone_seen:
         return ReferralRejection.PHONE_REPEATED
@@ -244,7 +245,7 @@ def referral_credit(*, invitee: Member) -> Referral | None:
     if invitee.member_since is None or not invitee.has_phone:
         return referral  # not registered yet: stays pending
     programme = ReferralProgramme.current()
-    referral.invitee_phone = invitee.phone_digest
+    referral.invitee_phone = invitee.phone_digests()[0]  # the current key's
     referral.decided_at = timezone.now()
     fields = ["status", "invitee_phone", "decided_at"]
     rejection = _rejection(referral, invitee, programme)

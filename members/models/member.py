@@ -6,13 +6,22 @@ from datetime import date
 from decimal import Decimal
 from typing import ClassVar
 
+from cryptography.exceptions import InvalidTag
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from scrm.core.models import TimeStampedModel
-from scrm.core.pii import last4, mask_last4, open_phone, phone_digest, seal_phone
+from scrm.core.pii import (
+    last4,
+    mask_last4,
+    open_phone,
+    phone_digest,
+    phone_digests,
+    previous_keys_configured,
+    seal_phone,
+)
 from scrm.org.models import Store
 from scrm.org.scoping import Scope, ScopedQuerySet
 
@@ -188,6 +197,19 @@ class Member(TimeStampedModel):
     @property
     def has_phone(self) -> bool:
         return bool(self.phone_digest)
+
+    def phone_digests(self) -> tuple[str, ...]:
+        """What rows about this member's phone may hold: its digest under every known
+        key, current first, while a key rotation is under way; else the stored digest."""
+        if not self.phone_digest:
+            return ()
+        if not self.phone_sealed or not previous_keys_configured():
+            return (self.phone_digest,)
+        try:
+            phone = open_phone(self.phone_sealed)
+        except InvalidTag:
+            return (self.phone_digest,)
+        return tuple(dict.fromkeys((*phone_digests(phone), self.phone_digest)))
 
     def reveal_phone(self) -> str:
         """The full number, decrypted. Only for sending a message and for the audited

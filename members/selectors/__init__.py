@@ -23,7 +23,7 @@ from members.models import (
     mask_phone,
 )
 from members.phones import try_normalize_phone
-from scrm.core.pii import phone_digest
+from scrm.core.pii import phone_digests
 
 
 def member_search_q(search: str) -> Q:
@@ -33,9 +33,10 @@ def member_search_q(search: str) -> Q:
     identity_values = {search}
     phone = try_normalize_phone(search)
     if phone:
-        digest = phone_digest(phone)
-        query |= Q(phone_digest=digest)
-        identity_values.add(digest)
+        # Every known key's digest: rows a key rotation has not reached yet are found too.
+        digests = phone_digests(phone)
+        query |= Q(phone_digest__in=digests)
+        identity_values.update(digests)
     elif search.isdigit() and len(search) == 4:
         query |= Q(phone_last4=search)
     query |= Q(pk__in=Identity.objects.filter(value__in=identity_values).values("member_id"))
@@ -378,28 +379,39 @@ def members_from_list(*, user: Any, entries: list[str]) -> tuple[list[int], list
     """Resolve phones (any format) or member ids to members the user may see.
     Returns (member ids, entries that matched nobody)."""
     phones: dict[str, str] = {}  # digest → the entry as written
+    # A previous key's digest → the current one (during a key rotation only).
+    aliases: dict[str, str] = {}
     ids: dict[int, str] = {}
     unknown: list[str] = []
     for entry in entries:
         phone = try_normalize_phone(entry)
         if phone:
-            phones[phone_digest(phone)] = entry
+            current, *previous = phone_digests(phone)
+            phones[current] = entry
+            aliases.update(dict.fromkeys(previous, current))
         elif entry.isdigit() and len(entry) <= 12:
             ids[int(entry)] = entry
         else:
             unknown.append(entry)
     visible = Member.objects.for_user(user)
     found: set[int] = set()
-    by_phone = dict(
-        Identity.objects.filter(kind=IdentityKind.PHONE, app="", value__in=list(phones))
+    by_phone: dict[str, int] = {}
+    for value, holder_id in (
+        Identity.objects.filter(kind=IdentityKind.PHONE, app="", value__in=[*phones, *aliases])
         .annotate(live=Coalesce("member__merged_into_id", "member_id"))
         .values_list("value", "live")
-    )
+    ):
+        if value in phones:  # the current digest's row wins over a previous key's
+            by_phone[value] = holder_id
+        else:
+            by_phone.setdefault(aliases[value], holder_id)
     # Members whose phone holds the number but who have no phone identity yet.
-    for phone, holder_id in Member.objects.filter(
-        phone_digest__in=[p for p in phones if p not in by_phone]
-    ).values_list("phone_digest", "pk"):
-        by_phone.setdefault(phone, holder_id)
+    unheld = [p for p in phones if p not in by_phone]
+    unheld += [old for old, current in aliases.items() if current not in by_phone]
+    for value, holder_id in Member.objects.filter(phone_digest__in=unheld).values_list(
+        "phone_digest", "pk"
+    ):
+        by_phone.setdefault(aliases.get(value, value), holder_id)
     allowed = set(visible.filter(pk__in=[*by_phone.values(), *ids]).values_list("pk", flat=True))
     for phone, entry in phones.items():
         member_id = by_phone.get(phone)

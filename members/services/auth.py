@@ -204,7 +204,11 @@ def member_bind_phone(*, member: Member, phone_code: str, client: WechatClient) 
     except InvalidPhone as exc:
         raise MemberError("phone_invalid", exc.messages[0]) from exc
     key = phone_key(phone)
-    holder = Identity.objects.filter(kind=IdentityKind.PHONE, value=key.value).first()
+    holder = (
+        Identity.objects.filter(kind=IdentityKind.PHONE, app="", value__in=key.lookup_values())
+        .exclude(member=member)
+        .first()
+    )
     if holder is not None and holder.member_id != member.pk:
         merge_suggestion_raise(
             first=member,
@@ -228,29 +232,32 @@ def member_bind_phone(*, member: Member, phone_code: str, client: WechatClient) 
 @transaction.atomic
 def _bind_phone(*, member: Member, phone: str, key: IdentityKey) -> Member:
     member = Member.objects.select_for_update().get(pk=member.pk)
-    if member.has_phone and member.phone_digest != key.value:
+    # During a key rotation the member's rows may still hold a previous key's digest.
+    digests = key.lookup_values()
+    if member.has_phone and member.phone_digest not in digests:
         raise Conflict(
             "phone_already_bound", _("A different phone number is already bound to this member.")
         )
-    try:
-        with transaction.atomic():
-            Identity.objects.get_or_create(
-                kind=IdentityKind.PHONE,
-                app="",
-                value=key.value,
-                defaults={"member": member, "source": Channel.MINI_PROGRAM, "hint": key.hint},
+    mine = Identity.objects.filter(kind=IdentityKind.PHONE, app="", member=member)
+    if not mine.filter(value__in=digests).exists():
+        try:
+            with transaction.atomic():
+                Identity.objects.get_or_create(
+                    kind=IdentityKind.PHONE,
+                    app="",
+                    value=key.value,
+                    defaults={"member": member, "source": Channel.MINI_PROGRAM, "hint": key.hint},
+                )
+        except IntegrityError as exc:  # bound to someone else a moment ago
+            raise Conflict(
+                "phone_conflict",
+                _("This phone number was just bound to another member; try again."),
+            ) from exc
+        if not mine.filter(value=key.value).exists():
+            raise Conflict(
+                "phone_conflict",
+                _("This phone number belongs to another member record; staff will review it."),
             )
-    except IntegrityError as exc:  # bound to someone else a moment ago
-        raise Conflict(
-            "phone_conflict", _("This phone number was just bound to another member; try again.")
-        ) from exc
-    if not Identity.objects.filter(
-        kind=IdentityKind.PHONE, value=key.value, member=member
-    ).exists():
-        raise Conflict(
-            "phone_conflict",
-            _("This phone number belongs to another member record; staff will review it."),
-        )
     fields = []
     if not member.has_phone:
         member.set_phone(phone)

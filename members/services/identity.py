@@ -27,7 +27,7 @@ from members.models import (
 from members.phones import InvalidPhone, normalize_phone
 from members.services.errors import MemberError
 from members.services.lifecycle import member_refresh_stage
-from scrm.core.pii import last4, phone_digest
+from scrm.core.pii import last4, phone_digest, phone_digests, previous_keys_configured
 
 # Fields a channel may fill in on a member; existing values are never overwritten by an import.
 PROFILE_FIELDS = ("name", "gender", "birthday", "city", "home_store", "source_channel")
@@ -49,8 +49,18 @@ class IdentityKey:
     def is_strong(self) -> bool:
         return self.kind in STRONG_KINDS
 
+    def lookup_values(self) -> tuple[str, ...]:
+        """The values a stored row for this identity may hold: for a phone during a key
+        rotation, its digest under every known key (current first); else just `value`."""
+        if self.kind == IdentityKind.PHONE and self.phone and previous_keys_configured():
+            return tuple(dict.fromkeys((self.value, *phone_digests(self.phone))))
+        return (self.value,)
+
     def as_lookup(self) -> Q:
-        return Q(kind=self.kind, app=self.app, value=self.value)
+        values = self.lookup_values()
+        if len(values) == 1:
+            return Q(kind=self.kind, app=self.app, value=values[0])
+        return Q(kind=self.kind, app=self.app, value__in=values)
 
     def describe(self) -> dict[str, str]:
         described = {"kind": self.kind, "app": self.app, "value": self.value}
@@ -123,11 +133,23 @@ def merge_suggestion_raise(
 
 
 def _holders(keys: Iterable[IdentityKey]) -> dict[IdentityKey, Identity]:
+    """The stored identity of each key that has one. A row still holding a previous key's
+    digest answers for its key like a current one (the current row wins if both exist)."""
     query = Q()
+    wanted: dict[tuple[str, str, str], IdentityKey] = {}
     for key in keys:
         query |= key.as_lookup()
+        for value in key.lookup_values():
+            wanted.setdefault((key.kind, key.app, value), key)
     found = Identity.objects.filter(query).select_related("member") if query else []
-    return {IdentityKey(i.kind, i.value, i.app, i.hint): i for i in found}
+    holders: dict[IdentityKey, Identity] = {}
+    for identity in found:
+        wanted_key = wanted.get((identity.kind, identity.app, identity.value))
+        if wanted_key is not None and (
+            wanted_key not in holders or identity.value == wanted_key.value
+        ):
+            holders[wanted_key] = identity
+    return holders
 
 
 def _live(member: Member) -> Member:

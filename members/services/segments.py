@@ -38,7 +38,7 @@ from members.segments.rules import parse_rules
 from members.segments.sql import compile_rules
 from members.services.errors import MemberError
 from scrm.core.models import AuditEvent
-from scrm.core.pii import phone_digest
+from scrm.core.pii import phone_digest, previous_phone_digests
 from scrm.core.services import audit_record
 from scrm.org.models import Store
 
@@ -359,6 +359,8 @@ def segment_list_match(
     result = ListMatch(rows_read=len(rows))
     first_row: dict[str, int] = {}
     raw_of: dict[str, str] = {}
+    # During a key rotation a phone is also looked up by its previous keys' digests.
+    aliases: dict[str, str] = {}
     for number, cell in rows:
         key, code = _list_key(column, cell)
         # The report shows a valid phone masked, like every page and export.
@@ -376,7 +378,12 @@ def segment_list_match(
         else:
             first_row[key] = number
             raw_of[key] = raw
-    holders = _list_holders(column=column, values=list(first_row), user=user, store=store)
+            if key_phone:
+                aliases.update(dict.fromkeys(previous_phone_digests(key_phone), key))
+    holders: dict[str, set[int]] = {}
+    found = _list_holders(column=column, values=[*first_row, *aliases], user=user, store=store)
+    for value, holding in found.items():
+        holders.setdefault(aliases.get(value, value), set()).update(holding)
     members: set[int] = set()
     for key, number in first_row.items():
         named = holders.get(key)

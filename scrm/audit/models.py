@@ -13,6 +13,7 @@ class AuditAction(models.TextChoices):
     UNMASK = "unmask", _("Full phone shown")
     EXPORT = "export", _("Personal data exported")
     ERASE = "erase", _("Personal data erased")
+    REKEY = "rekey", _("Phone key rotated")
 
 
 class AuditEvent(models.Model):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import partial
 from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from scrm.audit.models import AuditEvent
-from scrm.audit.tables import column_label
+from scrm.audit.models import AuditAction, AuditEvent
+from scrm.audit.tables import column_label, table_label
 
 
 @dataclass(frozen=True)
@@ -70,14 +71,16 @@ class Change:
 
 def changes(event: AuditEvent) -> list[Change]:
     """What an event changed, column by column: both sides for an update, the values
-    created for an insert, the values removed for a delete, the detail for the rest."""
+    created for an insert, the values removed for a delete, the detail for the rest (a
+    key rotation's detail counts rows per table)."""
     old = event.old if isinstance(event.old, dict) else {}
     new = event.new if isinstance(event.new, dict) else {}
     columns = list(dict.fromkeys([*new, *old]))
+    label = table_label if event.action == AuditAction.REKEY else partial(column_label, event.table)
     return [
         Change(
             column=column,
-            label=column_label(event.table, column),
+            label=label(column),
             old=old.get(column),
             new=new.get(column),
         )

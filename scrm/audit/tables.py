@@ -11,6 +11,7 @@ from functools import cache
 
 from django.apps import apps
 from django.utils.functional import Promise
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 TABLE_LABELS: dict[str, Promise] = {
@@ -33,8 +34,18 @@ TABLE_LABELS: dict[str, Promise] = {
 
 
 def table_label(table: str) -> str:
-    label = TABLE_LABELS.get(table)
-    return str(label) if label is not None else table
+    """The table as people name it: ours above, else its model's name (a key rotation's
+    event counts rows of tables the triggers do not watch), else the table name."""
+    label = TABLE_LABELS.get(table) or _model_names().get(table)
+    return capfirst(str(label)) if label is not None else table
+
+
+@cache
+def _model_names() -> dict[str, str | Promise]:
+    return {
+        model._meta.db_table: model._meta.verbose_name or model.__name__
+        for model in apps.get_models()
+    }
 
 
 @cache

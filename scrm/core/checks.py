@@ -12,6 +12,34 @@ MIN_PII_KEY_LENGTH = 32
 
 @register(Tags.security, deploy=True)
 def check_pii_key(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    return _check_current_pii_key() + _check_previous_pii_keys()
+
+
+def _check_previous_pii_keys() -> list[CheckMessage]:
+    previous = settings.PII_PREVIOUS_KEYS
+    if not previous:
+        return []
+    if settings.PII_KEY and settings.PII_KEY in previous:
+        return [
+            Warning(
+                "SCRM_PII_KEY is also listed in SCRM_PII_PREVIOUS_KEYS.",
+                hint="List only the keys SCRM_PII_KEY replaced; rotate_pii_key refuses to run "
+                "until then.",
+                id="scrm.W003",
+            )
+        ]
+    # Whether rows still hold them takes reading every stored phone: the command says.
+    return [
+        Warning(
+            "SCRM_PII_PREVIOUS_KEYS is set: a key rotation is under way.",
+            hint="Run `manage.py rotate_pii_key`; once `manage.py rotate_pii_key --check` says "
+            "no row holds a previous key, remove SCRM_PII_PREVIOUS_KEYS.",
+            id="scrm.W004",
+        )
+    ]
+
+
+def _check_current_pii_key() -> list[CheckMessage]:
     if settings.PII_KEY_DERIVED:
         return [
             Warning(

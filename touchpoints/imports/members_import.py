@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from members.models import STRONG_KINDS, IdentityKind, LifecycleStage, MergeSuggestion
 from members.services.bulk import allocate_ids, phone_columns
 from members.services.lifecycle import lifecycle_refresh_ids
-from scrm.core.pii import phone_digest
+from scrm.core.pii import phone_digest, previous_keys_configured, previous_phone_digests
 from touchpoints.imports import normalize as norm
 from touchpoints.imports.copytext import binary, moment, optional, text, write_lines
 from touchpoints.imports.mappings import BUYER_ID_KIND, ID_COLUMNS, IDENTITY_FIELDS
@@ -215,10 +215,27 @@ def required_member_columns(columns: dict[str, int]) -> list[str]:
     return [] if IDENTITY_FIELDS & set(columns) else ["phone"]
 
 
-def _find(keys: Iterable[Key]) -> dict[Key, int]:
+def _previous_phone_keys(rows: Iterable[MemberRow]) -> dict[Key, Key]:
+    """During a key rotation: each phone key under a previous key → the row's current
+    one, so rows not yet rotated are found. Empty (and nothing computed) otherwise."""
+    if not previous_keys_configured():
+        return {}
+    aliases: dict[Key, Key] = {}
+    for row in rows:
+        phone = row.profile.get("phone")
+        if phone:
+            current = (IdentityKind.PHONE, "", phone_digest(phone))
+            for digest in previous_phone_digests(phone):
+                aliases[(IdentityKind.PHONE, "", digest)] = current
+    return aliases
+
+
+def _find(keys: Iterable[Key], aliases: dict[Key, Key] | None = None) -> dict[Key, int]:
     """Which live member holds each key. The keys go in by COPY (fast, in C), not as
-    query parameters, then one indexed join answers for all of them."""
-    unique = set(keys)
+    query parameters, then one indexed join answers for all of them. A row found by an
+    alias (a previous key's digest) answers for the key it stands for."""
+    aliases = aliases or {}
+    unique = set(keys) | aliases.keys()
     if not unique:
         return {}
     with connection.cursor() as cursor:
@@ -244,6 +261,10 @@ def _find(keys: Iterable[Key]) -> dict[Key, int]:
             """
         )
         found = {(kind, app, value): member for kind, app, value, member in cursor.fetchall()}
+        for alias, key in aliases.items():
+            # The current digest's row wins when both exist.
+            if alias in found:
+                found.setdefault(key, found.pop(alias))
         cursor.execute("SET LOCAL enable_hashjoin = on; SET LOCAL enable_mergejoin = on")
         cursor.execute("DELETE FROM import_keys")
         return found
@@ -288,7 +309,7 @@ def import_member_chunk(
     if not rows:
         return resolved
     now = now or timezone.now()
-    found = _find(key for row in rows for key in row.keys)
+    found = _find((key for row in rows for key in row.keys), _previous_phone_keys(rows))
     # Order buyers never change an existing member's profile, so only member files load it.
     states = _load(found.values()) if joining else {}
     new_members: dict[int, dict[str, Any]] = {}
