@@ -7,6 +7,8 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Tags, Warning, register
 
+from scrm.core.pii import current_key_also_previous
+
 MIN_PII_KEY_LENGTH = 32
 
 
@@ -19,7 +21,7 @@ def _check_previous_pii_keys() -> list[CheckMessage]:
     previous = settings.PII_PREVIOUS_KEYS
     if not previous:
         return []
-    if settings.PII_KEY and settings.PII_KEY in previous:
+    if current_key_also_previous():
         return [
             Warning(
                 "SCRM_PII_KEY is also listed in SCRM_PII_PREVIOUS_KEYS.",

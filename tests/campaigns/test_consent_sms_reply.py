@@ -15,7 +15,13 @@ from django.test import Client, override_settings
 
 from campaigns.models import ConsentEntry, Delivery, MarketingOptOut, SandboxCall
 from campaigns.services.sending import broadcast_dispatch, delivery_key
-from campaigns.services.sms_replies import SIGNATURE_HEADER, inbound_signature, reply_is_stop
+from campaigns.services.sms_replies import (
+    MAX_BODY_BYTES,
+    MAX_REPLIES_PER_PUSH,
+    SIGNATURE_HEADER,
+    inbound_signature,
+    reply_is_stop,
+)
 from tests.campaigns.test_sending import planned_broadcast
 from tests.conftest import Org, wait_for
 from tests.members.factories import phone_identity
@@ -142,6 +148,38 @@ def test_malformed_pushes_are_400_and_write_nothing(
     response = push(client, [], body=body)
     assert response.status_code == 400
     assert response.json()["code"] == code
+    assert written() == ([], [])
+
+
+def test_a_push_over_the_reply_limit_is_400_and_writes_nothing(client: Client, wang) -> None:
+    replies = [reply("TD")] * (MAX_REPLIES_PER_PUSH + 1)
+    response = push(client, replies)
+    assert response.status_code == 400
+    assert response.json()["code"] == "too_many_replies"
+    assert written() == ([], [])
+
+
+def test_an_oversized_body_is_413_and_writes_nothing(client: Client, wang) -> None:
+    # Valid replies, padded past the limit with white space JSON allows.
+    raw = json.dumps([reply("TD")]).encode() + b" " * MAX_BODY_BYTES
+    response = push(client, [], body=raw)
+    assert response.status_code == 413
+    assert response.json()["code"] == "body_too_large"
+    assert written() == ([], [])
+
+
+@pytest.mark.parametrize("length", ["lots", "-5"])
+def test_an_unreadable_length_is_413_and_writes_nothing(client: Client, wang, length: str) -> None:
+    raw = json.dumps([reply("TD")]).encode()
+    response = client.post(
+        URL,
+        raw,
+        content_type="application/json",
+        headers={SIGNATURE_HEADER: inbound_signature(raw)},
+        CONTENT_LENGTH=length,
+    )
+    assert response.status_code == 413
+    assert response.json()["code"] == "body_too_large"
     assert written() == ([], [])
 
 

@@ -317,7 +317,15 @@ def test_pos_orders_with_lines_refunds_and_new_buyers(org: Org) -> None:
     assert (t4.refunded_amount, t4.status) == (Decimal("200.00"), "refunded")
     assert Order.objects.count() == 3
     # The refund in the new export takes back the growth value the order earned.
-    assert [e.amount for e in LedgerEntry.objects.filter(reverses=t4_growth)] == [-150]
+    [reversal] = LedgerEntry.objects.filter(reverses=t4_growth)
+    assert reversal.amount == -150
+    # Only the job's new members and identities stay out of the audit trail: the points
+    # it takes back are recorded like any other ledger entry.
+    recorded = AuditEvent.objects.get(
+        table="members_ledgerentry", action=AuditAction.INSERT, row_id=str(reversal.pk)
+    )
+    assert recorded.new is not None
+    assert (recorded.member_id, recorded.new["amount"]) == (t4.member_id, -150)
 
 
 @pytest.mark.parametrize(

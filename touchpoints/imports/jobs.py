@@ -396,20 +396,15 @@ def _commit_chunk(
         # The chunk and its checkpoint commit together, so an unflushed commit lost in a
         # database crash loses both and the job redoes that chunk: no need to wait for the
         # WAL flush on every chunk.
-        # The rows a chunk creates are on record through the job; the audit trail keeps
-        # what it changes or deletes (scrm/audit/migrations/0002_audit_triggers.py).
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
             # A chunk's statements are many short index lookups and writes; where the server
             # has JIT, their row estimates (temporary tables, arrays) made it compile them,
             # costing more than running them (measured: orders 14.2 s -> 11.9 s per 100k rows).
             cursor.execute("SET LOCAL jit TO OFF")
-            cursor.execute("SET LOCAL scrm.audit_inserts TO 'off'")
-        apply_chunk(parsed, source=job.source, counts=counts)
-        with connection.cursor() as cursor:
-            # Back on for the rest of the transaction (it is only a savepoint when the
-            # job runs inside a larger one).
-            cursor.execute("SET LOCAL scrm.audit_inserts TO 'on'")
+        # The members and identities a chunk creates are on record through the job; the
+        # audit trail keeps what it changes or deletes, and every other row it creates.
+        apply_chunk(parsed, source=job.source, counts=counts, record_creations=False)
         if counts.errors:
             ImportRowError.objects.bulk_create(
                 [

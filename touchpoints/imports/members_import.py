@@ -9,6 +9,7 @@ rules: strong identities (unionid, phone) decide; a conflict goes to the review 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,7 +21,8 @@ from django.utils.translation import gettext as _
 from members.models import STRONG_KINDS, IdentityKind, LifecycleStage, MergeSuggestion
 from members.services.bulk import allocate_ids, phone_columns
 from members.services.lifecycle import lifecycle_refresh_ids
-from scrm.core.pii import phone_digest, previous_keys_configured, previous_phone_digests
+from scrm.audit.services import creations_unrecorded
+from scrm.core.pii import previous_keys_configured, previous_phone_digests
 from touchpoints.imports import normalize as norm
 from touchpoints.imports.copytext import binary, moment, optional, text, write_lines
 from touchpoints.imports.mappings import BUYER_ID_KIND, ID_COLUMNS, IDENTITY_FIELDS
@@ -120,10 +122,8 @@ class MemberRowParser:
         if phone:
             try:
                 profile["phone"] = e164 = norm.phone(phone)
-                # Digest and seal here, in the parser's thread: the writer's thread is the
-                # import's critical path. The seal is used if the row makes a new member.
-                kept = profile["phone_columns"] = phone_columns(e164)
-                keys.append((IdentityKind.PHONE, "", kept[0]))
+                key, profile["phone_columns"] = kept_phone(e164)
+                keys.append(key)
             except norm.CellError as exc:
                 fail("phone", phone, str(exc))
         keys.extend(
@@ -179,9 +179,16 @@ class MemberRowParser:
         return MemberRow(number, keys, profile, registered_at)
 
 
-def phone_identity(e164: str) -> Key:
-    """A normalised phone as the identity key stored for it: its keyed digest."""
-    return (IdentityKind.PHONE, "", phone_digest(e164))
+PhoneColumns = tuple[str, str, bytes | None]  # digest, last four, sealed copy
+NO_PHONE: PhoneColumns = ("", "", None)
+
+
+def kept_phone(e164: str) -> tuple[Key, PhoneColumns]:
+    """A normalised phone as the identity key stored for it (its keyed digest) and the
+    member columns that keep it. Parsers call this, in their own thread: the writer's
+    thread is the import's critical path; the seal is used if the row makes a new member."""
+    kept = phone_columns(e164)
+    return (IdentityKind.PHONE, "", kept[0]), kept
 
 
 def identity_columns(columns: dict[str, int]) -> list[tuple[int, str]]:
@@ -224,7 +231,7 @@ def _previous_phone_keys(rows: Iterable[MemberRow]) -> dict[Key, Key]:
     for row in rows:
         phone = row.profile.get("phone")
         if phone:
-            current = (IdentityKind.PHONE, "", phone_digest(phone))
+            current = (IdentityKind.PHONE, "", row.profile["phone_columns"][0])
             for digest in previous_phone_digests(phone):
                 aliases[(IdentityKind.PHONE, "", digest)] = current
     return aliases
@@ -298,8 +305,12 @@ def import_member_chunk(
     counts: Counts,
     now: datetime | None = None,
     joining: bool = True,
+    record_creations: bool = True,
 ) -> dict[int, int]:
     """Apply one chunk of parsed rows inside the caller's transaction.
+
+    Without `record_creations` (an import job, which records what it created) the members
+    and identities created are not copied into the audit trail.
 
     Returns row number → member id for the rows that resolved. With `joining` (member
     files) a row with a phone makes the person a member; order buyers (joining=False)
@@ -409,6 +420,7 @@ def import_member_chunk(
     _write(
         source=source,
         now=now,
+        record_creations=record_creations,
         new_members=new_members,
         links=links,
         updates=[states[i] for i in dirty],
@@ -451,36 +463,38 @@ def _write(
     *,
     source: str,
     now: datetime,
+    record_creations: bool,
     new_members: dict[int, dict[str, Any]],
     links: list[tuple[int, Key, str]],
     updates: list[dict[str, Any]],
     pairs: set[tuple[int, int]],
 ) -> None:
     with connection.cursor() as cursor:
-        if new_members:
-            columns = (
-                "id",
-                "name",
-                "gender",
-                "birthday",
-                "phone_digest",
-                "phone_last4",
-                "phone_sealed",
-                "city",
-                "home_store_id",
-                "guide_id",
-                "lifecycle_stage",
-                "stage_changed_at",
-                "source_channel",
-                "member_since",
-                "created_at",
-                "updated_at",
-            )
-            at = moment(now)
-            with cursor.copy(f"COPY members_member ({', '.join(columns)}) FROM STDIN") as copy:
-                write_lines(copy, _member_lines(new_members, at, text(source)))
-        if links:
-            _link(cursor, links, source, now)
+        with nullcontext() if record_creations else creations_unrecorded(cursor):
+            if new_members:
+                columns = (
+                    "id",
+                    "name",
+                    "gender",
+                    "birthday",
+                    "phone_digest",
+                    "phone_last4",
+                    "phone_sealed",
+                    "city",
+                    "home_store_id",
+                    "guide_id",
+                    "lifecycle_stage",
+                    "stage_changed_at",
+                    "source_channel",
+                    "member_since",
+                    "created_at",
+                    "updated_at",
+                )
+                at = moment(now)
+                with cursor.copy(f"COPY members_member ({', '.join(columns)}) FROM STDIN") as copy:
+                    write_lines(copy, _member_lines(new_members, at, text(source)))
+            if links:
+                _link(cursor, links, source, now)
         if updates:
             cursor.execute(
                 """
@@ -517,7 +531,7 @@ def _member_lines(new_members: dict[int, dict[str, Any]], at: str, source: str) 
     """COPY lines for new members, in `_write`'s column order."""
     for member_id, s in new_members.items():
         s["stage"] = _new_stage(s)
-        digest, last4, sealed = s.get("phone_columns") or phone_columns(s["phone"] or "")
+        digest, last4, sealed = s.get("phone_columns") or NO_PHONE
         yield (
             f"{member_id}\t{text(s['name'] or '')}\t{s['gender'] or 'u'}\t"
             f"{moment(s['birthday'])}\t{digest}\t{last4}\t{binary(sealed)}\t"
@@ -574,20 +588,19 @@ def _columns(updates: list[dict[str, Any]]) -> list[list[Any]]:
         ]
         for n in names
     ]
-    # "phone" holds a known member's digest, or the number this chunk gives the member
-    # (E.164, starting with "+"): only a new number is sealed; NULLs keep what is stored.
+    # A number this chunk gives the member comes with its columns (from the parser);
+    # otherwise "phone" is the digest already stored, and NULLs keep what is stored.
     digests: list[str] = []
     hints: list[str | None] = []
     sealed: list[bytes | None] = []
     for u in updates:
-        phone = u.get("phone") or ""
-        if phone.startswith("+"):
-            digest, hint, seal = u.get("phone_columns") or phone_columns(phone)
-            digests.append(digest)
-            hints.append(hint)
-            sealed.append(seal)
+        kept = u.get("phone_columns")
+        if kept:
+            digests.append(kept[0])
+            hints.append(kept[1])
+            sealed.append(kept[2])
         else:
-            digests.append(phone)
+            digests.append(u.get("phone") or "")
             hints.append(None)
             sealed.append(None)
     return [*columns, digests, hints, sealed, [u.get("member_since") for u in updates]]

@@ -35,10 +35,11 @@ from touchpoints.imports.members_import import (
     Key,
     Lookups,
     MemberRow,
+    PhoneColumns,
     channel_keys,
     identity_columns,
     import_member_chunk,
-    phone_identity,
+    kept_phone,
 )
 
 
@@ -55,6 +56,7 @@ class ParsedOrder:
     guide_id: int | None
     buyer_keys: list[Key]
     phone: str
+    phone_columns: PhoneColumns | None
     lines: list[tuple[str, str, str, int, Decimal, Decimal]] = field(default_factory=list)
     errors: list[tuple[int, str, str, str]] = field(default_factory=list)
     rejected: int = 0
@@ -204,10 +206,12 @@ class OrderRowParser:
                 fail("guide", _("Unknown guide (use the guide's username)."))
         keys: list[Key] = []
         phone = values["phone"]
+        kept = None
         if phone:
             try:
                 phone = norm.phone(phone)
-                keys.append(phone_identity(phone))
+                key, kept = kept_phone(phone)
+                keys.append(key)
             except norm.CellError as exc:
                 fail("phone", str(exc))
                 phone = ""
@@ -236,6 +240,7 @@ class OrderRowParser:
             guide_id,
             keys,
             phone,
+            kept,
         )
 
     def _line(self, values: dict[str, str], fail: Any) -> tuple[Any, ...] | None:
@@ -277,8 +282,16 @@ class OrderRowParser:
 
 
 def import_order_chunk(
-    orders: list[ParsedOrder], *, source: str, counts: Counts, now: datetime | None = None
+    orders: list[ParsedOrder],
+    *,
+    source: str,
+    counts: Counts,
+    now: datetime | None = None,
+    record_creations: bool = True,
 ) -> None:
+    """Apply one chunk of parsed orders inside the caller's transaction; without
+    `record_creations` the buyers it adds to the pool are not copied into the audit
+    trail (see `import_member_chunk`)."""
     now = now or timezone.now()
     if not orders:
         return
@@ -306,13 +319,21 @@ def import_order_chunk(
 
     buyers = [
         MemberRow(
-            order.first_row, order.buyer_keys, {"phone": order.phone} if order.phone else {}, None
+            order.first_row,
+            order.buyer_keys,
+            {"phone": order.phone, "phone_columns": order.phone_columns} if order.phone else {},
+            None,
         )
         for order in fresh
     ]
     buyer_counts = Counts()
     resolved = import_member_chunk(
-        buyers, source=source, counts=buyer_counts, now=now, joining=False
+        buyers,
+        source=source,
+        counts=buyer_counts,
+        now=now,
+        joining=False,
+        record_creations=record_creations,
     )
     placed = [order for order in fresh if order.first_row in resolved]
     for order in fresh:

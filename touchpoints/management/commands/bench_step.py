@@ -119,7 +119,7 @@ class Command(BaseCommand):
             # database backend serving it (None when the database is on another host).
             "python_cpu_seconds": round(_python_cpu() - python_cpu, 2),
             "database_cpu_seconds": round(database_cpu, 2) if database_cpu is not None else None,
-            "rows": job.rows_done - 1,
+            "rows": job.rows_read,
             "seconds": round(time.perf_counter() - started, 3),
             "status": job.status,
             "created": job.created,
@@ -136,7 +136,7 @@ class Command(BaseCommand):
 
         from members.models import Member
         from members.phones import try_normalize_phone
-        from scrm.core.pii import phone_digest
+        from members.services.bulk import phone_columns
 
         data = tablib.Dataset(headers=["name", "phone_digest", "phone_last4", "city"])
         with path.open(encoding="utf-8", newline="") as handle:
@@ -145,8 +145,8 @@ class Command(BaseCommand):
             for n, row in enumerate(reader):
                 if n >= sample:
                     break
-                number = try_normalize_phone(row[0]) or ""
-                data.append([row[1], phone_digest(number), number[-4:], row[4]])
+                digest, last4, _sealed = phone_columns(try_normalize_phone(row[0]) or "")
+                data.append([row[1], digest, last4, row[4]])
         resource = modelresource_factory(model=Member)()
         started = time.perf_counter()
         result = resource.import_data(data, dry_run=False)
@@ -163,6 +163,7 @@ class Command(BaseCommand):
         trail. Only the COPY is timed."""
         from members.phones import try_normalize_phone
         from members.services.bulk import phone_columns
+        from scrm.audit.services import creations_unrecorded
 
         now = "2026-01-01 00:00:00+08"
         rows = []
@@ -174,14 +175,14 @@ class Command(BaseCommand):
                 if number:
                     rows.append((row[1], *phone_columns(number), row[4], "import", now, now))
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SET LOCAL scrm.audit_inserts TO 'off'")
-            started = time.perf_counter()
-            with cursor.copy(
-                "COPY members_member (name, phone_digest, phone_last4, phone_sealed, city, "
-                "source_channel, created_at, updated_at) FROM STDIN"
-            ) as copy:
-                for cleaned in rows:
-                    copy.write_row(cleaned)
-            seconds = time.perf_counter() - started
+            with creations_unrecorded(cursor):
+                started = time.perf_counter()
+                with cursor.copy(
+                    "COPY members_member (name, phone_digest, phone_last4, phone_sealed, city, "
+                    "source_channel, created_at, updated_at) FROM STDIN"
+                ) as copy:
+                    for cleaned in rows:
+                        copy.write_row(cleaned)
+                seconds = time.perf_counter() - started
             transaction.set_rollback(True)
         return {"rows": len(rows), "seconds": round(seconds, 3)}
