@@ -43,6 +43,7 @@ from members.models import (
 )
 from members.phones import normalize_phone, try_normalize_phone
 from members.selectors import member_search_q
+from members.services.phones import member_set_phone, phone_holder
 from scrm.core.admin import ReadOnly as ReadOnlyAdmin
 from scrm.core.pii import phone_digests
 from scrm.org.admin import ScopedAdmin, ScopedThroughAdmin
@@ -76,15 +77,14 @@ class MemberAdminForm(forms.ModelForm):
 
     def clean_new_phone(self) -> str:
         raw = self.cleaned_data.get("new_phone", "")
-        return normalize_phone(raw) if raw.strip() else ""
-
-    def save(self, commit: bool = True) -> Member:
-        member = super().save(commit=False)
-        if self.cleaned_data.get("new_phone"):
-            member.set_phone(self.cleaned_data["new_phone"])
-        if commit:
-            member.save()
-        return member
+        if not raw.strip():
+            return ""
+        phone = normalize_phone(raw)
+        if phone_holder(phone=phone, member=self.instance if self.instance.pk else None):
+            raise forms.ValidationError(
+                _("This phone number belongs to another member record: merge the two instead.")
+            )
+        return phone
 
 
 @admin.register(Member)
@@ -121,6 +121,11 @@ class MemberAdmin(ScopedAdmin):
 
     def get_exclude(self, request: HttpRequest, obj: Any = None) -> Any:
         return PHONE_FIELDS
+
+    def save_model(self, request: HttpRequest, obj: Member, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if form.cleaned_data.get("new_phone"):
+            member_set_phone(member=obj, phone=form.cleaned_data["new_phone"])
 
     def get_form(
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any

@@ -1,14 +1,17 @@
-"""Showing a member's full phone: allowed, scoped, and recorded every time."""
+"""A member's phone: showing it in full (allowed, scoped, recorded every time) and staff
+setting it (through the identity every lookup uses)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import Http404
 from django.utils.translation import gettext as _
 
-from members.models import Member, can_see_full_phone
+from members.models import PHONE_FIELDS, Channel, Identity, IdentityKind, Member, can_see_full_phone
+from members.services.errors import MemberError
 from scrm.audit.models import AuditAction
 from scrm.audit.services import record_event
 
@@ -37,3 +40,52 @@ def member_unmask_phone(*, user: Any, member_id: int, origin: str) -> tuple[Memb
             origin=origin,
         )
     return member, phone
+
+
+def phone_holder(*, phone: str, member: Member | None = None) -> Member | None:
+    """The live member (other than `member`) whose phone identity is this normalised
+    number, under any configured key; None when nobody else holds it."""
+    from members.services.identity import phone_key
+
+    holder = (
+        Identity.objects.filter(
+            kind=IdentityKind.PHONE, app="", value__in=phone_key(phone).lookup_values()
+        )
+        .exclude(member=member)
+        .select_related("member")
+        .first()
+    )
+    return holder.member if holder is not None else None
+
+
+@transaction.atomic
+def member_set_phone(*, member: Member, phone: str) -> Member:
+    """Give `member` this normalised phone (staff correcting a record): the member's sealed
+    copy and digest, and the phone identity every lookup goes through (the identity of a
+    number it replaces goes). A number another member holds is refused, nothing written:
+    that is a merge for staff to decide."""
+    from members.services.identity import phone_key
+
+    if phone_holder(phone=phone, member=member) is not None:
+        raise MemberError(
+            "phone_taken",
+            _("This phone number belongs to another member record: merge the two instead."),
+        )
+    key = phone_key(phone)
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    replaced = member.phone_digest
+    member.set_phone(phone)
+    member.save(update_fields=[*PHONE_FIELDS, "updated_at"])
+    mine = Identity.objects.filter(member=member, kind=IdentityKind.PHONE, app="")
+    if replaced and replaced not in key.lookup_values():
+        mine.filter(value=replaced).delete()
+    if not mine.filter(value__in=key.lookup_values()).exists():
+        Identity.objects.create(
+            member=member,
+            kind=IdentityKind.PHONE,
+            app="",
+            value=key.value,
+            hint=key.hint,
+            source=Channel.OTHER,
+        )
+    return member

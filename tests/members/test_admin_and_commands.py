@@ -105,3 +105,70 @@ def test_admin_history_lists_follow_the_members_scope(client: Client, org: Org) 
     assert [c.member_id for c in changes] == [org.member_a1_unassigned.pk]
     suggestions = client.get("/admin/members/mergesuggestion/").context["cl"].result_list
     assert list(suggestions) == []
+
+
+def test_setting_a_phone_in_the_admin_links_the_identity_lookups_use(org: Org) -> None:
+    """The admin's *Set phone* goes through the phone service: the member's sealed copy and
+    digest, and the phone identity that replaces the old number's."""
+    from django.test import RequestFactory
+
+    from members.admin import MemberAdmin, MemberAdminForm
+    from members.models import Identity, Member
+    from scrm.core.pii import phone_digest
+
+    member = org.member_of_guide_a1
+    old = phone_identity(member)
+    data = {
+        "name": member.name,
+        "gender": member.gender,
+        "city": member.city,
+        "new_phone": "139 1234 5678",
+    }
+    form = MemberAdminForm(data=data, instance=member)
+    assert form.is_valid(), form.errors
+    request = RequestFactory().post("/admin/")
+    request.user = org.hq_admin
+    MemberAdmin(Member, admin.site).save_model(request, form.save(commit=False), form, True)
+
+    member.refresh_from_db()
+    assert member.reveal_phone() == "+8613912345678"
+    assert list(
+        Identity.objects.filter(member=member, kind="phone").values_list("value", "hint")
+    ) == [(phone_digest("+8613912345678"), "5678")]
+    assert not Identity.objects.filter(pk=old.pk).exists()
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [("12345", "手机号"), ("13900001111", "另一位会员记录")],
+)
+def test_the_admin_refuses_a_bad_phone_or_another_members_and_writes_nothing(
+    org: Org, typed: str, message: str
+) -> None:
+    from members.admin import MemberAdminForm
+    from members.models import Identity
+
+    phone_identity(org.member_b1, "+8613900001111")
+    member = org.member_of_guide_a1
+    before = (member.phone_digest, list(Identity.objects.values_list("pk", "value")))
+    data = {"name": member.name, "gender": member.gender, "city": member.city, "new_phone": typed}
+    form = MemberAdminForm(data=data, instance=member)
+    assert not form.is_valid()
+    assert message in " ".join(form.errors["new_phone"])
+    member.refresh_from_db()
+    assert (member.phone_digest, list(Identity.objects.values_list("pk", "value"))) == before
+
+
+def test_the_phone_service_refuses_a_number_another_member_holds(org: Org) -> None:
+    from members.models import Identity
+    from members.services.errors import MemberError
+    from members.services.phones import member_set_phone
+
+    phone_identity(org.member_b1, "+8613900001111")
+    member = org.member_of_guide_a1
+    before = (member.phone_digest, Identity.objects.count())
+    with pytest.raises(MemberError) as refused:
+        member_set_phone(member=member, phone="+8613900001111")
+    assert refused.value.code == "phone_taken"
+    member.refresh_from_db()
+    assert (member.phone_digest, Identity.objects.count()) == before
