@@ -25,11 +25,11 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from campaigns.models import ConsentChannel, ConsentEntry, ConsentPurpose, ConsentSource
+from campaigns.selectors.consent import latest_consents
 from campaigns.services.consent import consent_record
-from members.models import IdentityKind, Member
 from members.models.member import mask_phone
 from members.services.errors import MemberError
-from members.services.identity import identity_key, member_resolve
+from members.services.phones import members_holding_phone
 
 logger = logging.getLogger(__name__)
 
@@ -114,17 +114,6 @@ def replies_parse(body: bytes) -> list[Reply]:
     return replies
 
 
-def _members_with_phone(phone: str) -> list[Member]:
-    """The members holding a phone, through the identity service's lookup (however phones
-    are stored), creating nobody. A number that is no phone holds nobody."""
-    try:
-        key = identity_key(IdentityKind.PHONE, phone)
-    except MemberError:
-        return []
-    found = member_resolve(identities=[key], source="sms_reply", create=False).member
-    return [found] if found is not None else []
-
-
 def sms_reply_receive(*, phone: str, text: str, now: datetime | None = None) -> list[ConsentEntry]:
     """Withdraw marketing by SMS for every member holding `phone` when `text` asks to
     stop; other texts are ignored. A member already withdrawn gets no second entry (the
@@ -132,17 +121,13 @@ def sms_reply_receive(*, phone: str, text: str, now: datetime | None = None) -> 
     logged, masked."""
     if not reply_is_stop(text):
         return []
-    members = _members_with_phone(phone)
+    members = members_holding_phone(phone)
     if not members:
         logger.info("SMS stop reply from an unknown number %s", mask_phone(phone.strip()))
         return []
     entries: list[ConsentEntry] = []
     for member in members:
-        latest = (
-            ConsentEntry.objects.filter(member=member, purpose=ConsentPurpose.MARKETING_SMS)
-            .order_by("-recorded_at", "-id")
-            .first()
-        )
+        latest = latest_consents(member=member).get(ConsentPurpose.MARKETING_SMS)
         if latest is not None and latest.granted is False:
             continue
         entries.append(

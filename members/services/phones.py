@@ -11,6 +11,7 @@ from django.http import Http404
 from django.utils.translation import gettext as _
 
 from members.models import PHONE_FIELDS, Channel, Identity, IdentityKind, Member, can_see_full_phone
+from members.phones import try_normalize_phone
 from members.services.errors import MemberError
 from scrm.audit.models import AuditAction
 from scrm.audit.services import record_event
@@ -40,6 +41,25 @@ def member_unmask_phone(*, user: Any, member_id: int, origin: str) -> tuple[Memb
             origin=origin,
         )
     return member, phone
+
+
+def members_holding_phone(phone: str) -> list[Member]:
+    """The live members holding a phone as typed (any common form), by their phone
+    identity (a merged-away holder: where it went) or their own number; reads only,
+    creating nobody. A text that is no phone number holds nobody."""
+    from members.services.identity import _live, phone_key
+
+    e164 = try_normalize_phone(phone)
+    if e164 is None:
+        return []
+    digests = phone_key(e164).lookup_values()
+    by_identity = Member.all_objects.filter(
+        identities__kind=IdentityKind.PHONE, identities__app="", identities__value__in=digests
+    )
+    found = {_live(m).pk: _live(m) for m in by_identity}
+    for member in Member.objects.filter(phone_digest__in=digests).exclude(pk__in=found):
+        found[member.pk] = member
+    return list(found.values())
 
 
 def phone_holder(*, phone: str, member: Member | None = None) -> Member | None:

@@ -81,6 +81,22 @@ def test_a_signed_td_withdraws_sms_marketing_with_its_proof(client: Client, wang
     assert list(MarketingOptOut.objects.values_list("member_id", "channel")) == [(wang.pk, "sms")]
 
 
+def test_finding_who_replied_changes_nothing_else_and_sees_a_number_kept_on_the_member(
+    client: Client, org: Org
+) -> None:
+    """The lookup reads only (no phone copied, no lifecycle stage recomputed), and a
+    member whose number is kept on the record alone is found too."""
+    from members.models import Identity, LifecycleChange
+    from tests.members.factories import MemberFactory
+
+    member = MemberFactory(phone="+8613800005678", member_since=None)
+    response = push(client, [reply("TD", phone="13800005678")])
+    assert response.json()["withdrawn"] == 1
+    assert ConsentEntry.objects.get().member_id == member.pk
+    assert not Identity.objects.filter(member=member).exists()
+    assert not LifecycleChange.objects.filter(member=member).exists()
+
+
 @pytest.mark.django_db
 def test_a_repeated_push_adds_no_second_entry(client: Client, wang) -> None:
     push(client, [reply("TD")])
