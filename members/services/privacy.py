@@ -198,7 +198,7 @@ def _plain_row(obj: models.Model, omit: Iterable[str] = ()) -> dict[str, Any]:
     return row
 
 
-def _person_ids(member: Member) -> list[int]:
+def person_ids(member: Member) -> list[int]:
     """The member and everyone merged into them (the same person)."""
     ids = [member.pk]
     frontier = [member.pk]
@@ -246,7 +246,7 @@ def member_export_archive(*, member: Member, actor: Any, origin: str = "") -> by
     from scrm.audit.models import AuditAction
     from scrm.audit.services import record_event
 
-    member_ids = _person_ids(member)
+    member_ids = person_ids(member)
     counts: dict[str, int] = {}
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -341,7 +341,7 @@ def member_erase(*, member: Member, actor: Any, origin: str = "") -> ErasureResu
             _("Member #%(id)s was merged into #%(into)s: erase that member instead.")
             % {"id": member.pk, "into": member.merged_into_id},
         )
-    member_ids = _person_ids(member)
+    member_ids = person_ids(member)
     people = lock_members(*Member.all_objects.filter(pk__in=member_ids))
     subject = next(person for person in people if person.pk == member.pk)
     if subject.erased_at is not None:

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from members import selectors
 from members.models import Member
 from members.services.errors import MemberError
-from members.services.privacy import HOLDINGS, member_erase, member_export_archive
+from members.services.privacy import HOLDINGS, member_erase, member_export_archive, person_ids
 from scrm.core.access import head_office_required
 
 head_office_only = head_office_required(
@@ -30,7 +30,9 @@ def _member(request: HttpRequest, member_id: int) -> Member:
 @head_office_only
 def member_privacy(request: HttpRequest, member_id: int) -> HttpResponse:
     member = _member(request, member_id)
-    merged = Member.all_objects.filter(merged_into=member).count()
+    # Everyone merged into them, along chains of merges: what the archive and the
+    # erasure cover.
+    merged = len(person_ids(member)) - 1
     return render(
         request,
         "members/hq/member_privacy.html",

@@ -243,8 +243,11 @@ def test_erasure_covers_merged_members_and_blocks_merging_and_undo(org: Org) -> 
     twin = MemberFactory(name="隐私双胞胎", home_store=org.a1)
     merge = member_merge(keep=member, drop=twin, actor=org.hq_admin)
 
-    with pytest.raises(MemberError):
+    with pytest.raises(MemberError) as refused:
         member_erase(member=Member.all_objects.get(pk=twin.pk), actor=org.hq_admin)
+    assert refused.value.code == "member_merged"
+    assert Member.all_objects.get(pk=twin.pk).erased_at is None
+    assert not AuditEvent.objects.filter(action=AuditAction.ERASE).exists()
     result = member_erase(member=member, actor=org.hq_admin)
 
     assert result.member_ids == [member.pk, twin.pk]
@@ -252,8 +255,26 @@ def test_erasure_covers_merged_members_and_blocks_merging_and_undo(org: Org) -> 
     assert (erased_twin.name, erased_twin.erased_at is not None) == ("", True)
     merge.refresh_from_db()
     assert "隐私" not in json.dumps([merge.kept_before, merge.dropped_before], ensure_ascii=False)
-    with pytest.raises(MemberError):
+    with pytest.raises(MemberError) as undo:
         member_merge_undo(merge=MemberMerge.objects.get(pk=merge.pk), actor=org.hq_admin)
-    with pytest.raises(MemberError):
+    assert undo.value.code == "merge_undo_erased"
+    assert Member.all_objects.get(pk=twin.pk).merged_into_id == member.pk
+    with pytest.raises(MemberError) as merging:
         member_merge(keep=org.member_a2, drop=member, actor=org.hq_admin)
+    assert merging.value.code == "member_erased"
+    assert Member.all_objects.get(pk=member.pk).merged_into_id is None
+    assert MemberMerge.objects.count() == 1
     assert ActionEvent.objects.filter(action="member.merge_undo").count() == 0
+
+
+def test_the_request_page_counts_everyone_merged_in_along_a_chain(client: Client, org: Org) -> None:
+    """The page says what the archive and the erasure cover: a member merged into someone
+    who was then merged into this member counts too."""
+    member = _rich_member(org)
+    middle = MemberFactory(home_store=org.a1)
+    last = MemberFactory(home_store=org.a1)
+    member_merge(keep=middle, drop=last, actor=org.hq_admin)
+    member_merge(keep=member, drop=middle, actor=org.hq_admin)
+    client.cookies["scrm_language"] = "en"
+    page = _sign_in(client, org.hq_operator).get(f"/hq/members/{member.pk}/privacy/")
+    assert "including the 2 members merged into them" in page.content.decode()
