@@ -7,7 +7,6 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import Http404
 from django.utils.translation import gettext as _
 
 from members.models import PHONE_FIELDS, Channel, Identity, IdentityKind, Member, can_see_full_phone
@@ -17,18 +16,15 @@ from scrm.audit.models import AuditAction
 from scrm.audit.services import record_event
 
 
-def member_unmask_phone(*, user: Any, member_id: int, origin: str) -> tuple[Member, str]:
-    """The member (within `user`'s scope) and their full phone, with an UNMASK audit event.
+def member_unmask_phone(*, user: Any, member: Member, origin: str) -> str:
+    """The full phone of `member` (loaded by the caller within `user`'s scope, so one
+    out of it never gets here), with an UNMASK audit event.
 
-    Without the view_full_phone permission: PermissionDenied; a member outside the user's
-    scope (or unknown): Http404. Neither records anything. A member with no phone gives ""
-    and records nothing either: nothing was shown.
+    Without the view_full_phone permission: PermissionDenied, recording nothing. A member
+    with no phone gives "" and records nothing either: nothing was shown.
     """
     if not can_see_full_phone(user):
         raise PermissionDenied(_("You do not have permission to see full phone numbers."))
-    member = Member.objects.for_user(user).filter(pk=member_id).first()
-    if member is None:
-        raise Http404
     phone = member.reveal_phone()
     if phone:
         record_event(
@@ -40,7 +36,7 @@ def member_unmask_phone(*, user: Any, member_id: int, origin: str) -> tuple[Memb
             detail={"field": "phone"},
             origin=origin,
         )
-    return member, phone
+    return phone
 
 
 def members_holding_phone(phone: str) -> list[Member]:

@@ -123,12 +123,12 @@ def _profile_page(
 def member_phone_reveal(request: HttpRequest, member_id: int) -> HttpResponse:
     """The profile with the full phone shown, once, for this answer: needs view_full_phone
     and a member in the user's scope, and is recorded in the audit log."""
-    _member, phone = phone_services.member_unmask_phone(
-        user=request.user, member_id=member_id, origin=request.path
-    )
     member = selectors.member_for_profile(user=request.user, member_id=member_id)
     if member is None:
         raise Http404
+    phone = phone_services.member_unmask_phone(
+        user=request.user, member=member, origin=request.path
+    )
     return _profile_page(request, member, phone=phone or member.masked_phone, revealed=bool(phone))
 
 

@@ -72,10 +72,11 @@ def customer(request: HttpRequest, member_id: int) -> HttpResponse:
 def customer_phone_reveal(request: HttpRequest, member_id: int) -> HttpResponse:
     """The card with the full number (and tap-to-call), for this answer only: needs
     view_full_phone and the guide's own customer, and is recorded in the audit log."""
-    member, phone = phone_services.member_unmask_phone(
-        user=request.user, member_id=member_id, origin=request.path
+    member = _customer(request, member_id)
+    phone = phone_services.member_unmask_phone(
+        user=request.user, member=member, origin=request.path
     )
-    response = _card_page(request, _customer(request, member.pk), full_phone=phone)
+    response = _card_page(request, member, full_phone=phone)
     response["Cache-Control"] = "no-store"  # the full number stays out of caches
     return response
 
