@@ -6,6 +6,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import ConsentChannel, ConsentPurpose
+from campaigns.services.consent import NOTE_MAX_LENGTH
 
 # How a customer tells their guide.
 GUIDE_CHANNELS = [
@@ -46,7 +47,7 @@ class HqConsentForm(GuideConsentForm):
     )
     note = forms.CharField(
         label=_("Note"),
-        max_length=300,
+        max_length=NOTE_MAX_LENGTH,
         required=False,
         help_text=_("Where the proof is kept, e.g. the form's number."),
     )

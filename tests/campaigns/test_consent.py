@@ -114,6 +114,7 @@ def test_a_grant_narrows_an_opt_out_from_every_channel(org: Org) -> None:
         ({"source": "carrier_pigeon"}, "unknown_source"),
         ({"channel": "fax"}, "unknown_channel"),
         ({"wording_version": "1999-01"}, "unknown_wording"),
+        ({"note": "长" * 301}, "note_too_long"),
     ],
 )
 def test_bad_decisions_are_refused_and_write_nothing(org: Org, change: dict, code: str) -> None:
