@@ -14,13 +14,11 @@ from django.utils.translation import gettext_lazy as _
 
 from scrm.core.models import TimeStampedModel
 from scrm.core.pii import (
-    last4,
     mask_last4,
     open_phone,
-    phone_digest,
+    phone_columns,
     phone_digests,
     previous_keys_configured,
-    seal_phone,
 )
 from scrm.org.models import Store
 from scrm.org.scoping import Scope, ScopedQuerySet
@@ -190,9 +188,7 @@ class Member(TimeStampedModel):
     def set_phone(self, e164: str) -> None:
         """Keep `e164` (normalised) as digest, last four digits and sealed copy; the
         caller saves (update_fields=PHONE_FIELDS)."""
-        self.phone_digest = phone_digest(e164)
-        self.phone_last4 = last4(e164)
-        self.phone_sealed = seal_phone(e164)
+        self.phone_digest, self.phone_last4, self.phone_sealed = phone_columns(e164)
 
     @property
     def has_phone(self) -> bool:

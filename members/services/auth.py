@@ -28,6 +28,7 @@ from members.services.identity import (
     phone_key,
 )
 from members.services.lifecycle import member_refresh_stage
+from members.services.phones import phone_holder
 from members.signals import member_registered
 from members.wechat import WechatClient, WechatError
 
@@ -204,15 +205,11 @@ def member_bind_phone(*, member: Member, phone_code: str, client: WechatClient) 
     except InvalidPhone as exc:
         raise MemberError("phone_invalid", exc.messages[0]) from exc
     key = phone_key(phone)
-    holder = (
-        Identity.objects.filter(kind=IdentityKind.PHONE, app="", value__in=key.lookup_values())
-        .exclude(member=member)
-        .first()
-    )
-    if holder is not None and holder.member_id != member.pk:
+    holder = phone_holder(phone=phone, member=member)
+    if holder is not None:
         merge_suggestion_raise(
             first=member,
-            second=holder.member,
+            second=holder,
             reason="phone bound in the mini-program belongs to another member",
             evidence=[key.describe()],
         )

@@ -5,7 +5,9 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from scrm.core.pii import last4, phone_digest, seal_phone
+from scrm.core.pii import phone_columns
+
+__all__ = ["MEMBER_COPY_COLUMNS", "allocate_ids", "member_bulk_load", "phone_columns"]
 
 # Columns COPY writes, in order; `member_bulk_load` rows are tuples in this order.
 MEMBER_COPY_COLUMNS: Sequence[str] = (
@@ -23,14 +25,6 @@ MEMBER_COPY_COLUMNS: Sequence[str] = (
     "created_at",
     "updated_at",
 )
-
-
-def phone_columns(e164: str) -> tuple[str, str, bytes | None]:
-    """A normalised phone (or "") as the member columns that keep it: digest, last four
-    digits, sealed copy."""
-    if not e164:
-        return "", "", None
-    return phone_digest(e164), last4(e164), seal_phone(e164)
 
 
 def allocate_ids(cursor: Any, table: str, count: int) -> list[int]:

@@ -60,9 +60,6 @@ PERSONAL_KEYS = frozenset(
     {
         *PERSONAL_MEMBER_FIELDS,
         "phone",
-        "phone_digest",
-        "phone_last4",
-        "phone_sealed",
         "value",
         "hint",
         "note",
@@ -214,14 +211,9 @@ def _member_rows(member_ids: list[int]) -> list[dict[str, Any]]:
     rows = []
     for person in Member.all_objects.filter(pk__in=member_ids).order_by("pk"):
         row = _plain_row(person)
-        row["phone"] = person_phone(person)
+        row["phone"] = person.reveal_phone()  # their own number, in full
         rows.append(row)
     return rows
-
-
-def person_phone(member: Member) -> str:
-    """The member's own phone number, in full, for their own archive."""
-    return member.reveal_phone()
 
 
 def _json_bytes(payload: Any) -> bytes:

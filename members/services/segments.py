@@ -247,14 +247,17 @@ class ListNothingMatched(MemberError):
         self.match = match
 
 
-def _list_key(column: str, raw: str) -> tuple[str | None, str]:
-    """(normalised value, "") or (None, rejection code) for one cell."""
+def _list_key(column: str, raw: str) -> tuple[str | None, str, str | None]:
+    """(normalised value, "", the normalised phone of a phone column) or (None, rejection
+    code, None) for one cell."""
     text = raw.strip()
     if not text:
-        return None, ListReject.EMPTY
+        return None, ListReject.EMPTY, None
     if column == ListColumn.PHONE:
         phone = try_normalize_phone(text)
-        return (phone_digest(phone), "") if phone else (None, ListReject.INVALID_PHONE)
+        if phone is None:
+            return None, ListReject.INVALID_PHONE, None
+        return phone_digest(phone), "", phone
     if column == ListColumn.MEMBER_ID:
         digits = unicodedata.normalize("NFKC", text)
         if (
@@ -263,15 +266,11 @@ def _list_key(column: str, raw: str) -> tuple[str | None, str]:
             and digits.isdigit()
             and 0 < int(digits) <= _BIGINT_MAX
         ):
-            return str(int(digits)), ""
-        return None, ListReject.INVALID_ID
+            return str(int(digits)), "", None
+        return None, ListReject.INVALID_ID, None
     if len(text) > LIST_VALUE_MAX_LENGTH:
-        return None, ListReject.TOO_LONG
-    return text, ""
-
-
-def _phone_of(column: str, cell: str) -> str | None:
-    return try_normalize_phone(cell.strip()) if column == ListColumn.PHONE else None
+        return None, ListReject.TOO_LONG, None
+    return text, "", None
 
 
 def _list_holders(
@@ -362,9 +361,9 @@ def segment_list_match(
     # During a key rotation a phone is also looked up by its previous keys' digests.
     aliases: dict[str, str] = {}
     for number, cell in rows:
-        key, code = _list_key(column, cell)
+        key, code, key_phone = _list_key(column, cell)
         # The report shows a valid phone masked, like every page and export.
-        raw = mask_phone(key_phone) if (key_phone := _phone_of(column, cell)) else cell
+        raw = mask_phone(key_phone) if key_phone else cell
         if key is None:
             result.invalid += 1
             result.rejected.append(ListRejectedRow(number, raw[:LIST_REPORT_VALUE_LENGTH], code))

@@ -150,6 +150,14 @@ def last4(e164: str) -> str:
     return e164[-4:]
 
 
+def phone_columns(e164: str) -> tuple[str, str, bytes | None]:
+    """A normalised phone (or "") as the member columns that keep it: digest, last four
+    digits, sealed copy."""
+    if not e164:
+        return "", "", None
+    return phone_digest(e164), last4(e164), seal_phone(e164)
+
+
 def seal_phone(e164: str) -> bytes:
     """The phone encrypted with AES-GCM under the current key: format byte, key id,
     nonce (12 bytes), ciphertext and tag."""

@@ -32,7 +32,7 @@ from members.services.guides import note_add
 from members.services.merge import member_merge, member_merge_undo
 from members.services.orders import LineInput, order_record
 from members.services.points import points_adjust
-from members.services.privacy import HOLDINGS, member_erase, person_phone
+from members.services.privacy import HOLDINGS, member_erase
 from members.services.tags import member_tag_add
 from scrm.audit.models import AuditAction, AuditEvent
 from scrm.core.models import AuditEvent as ActionEvent
@@ -134,7 +134,7 @@ def test_head_office_downloads_everything_held_on_a_member(client: Client, org: 
         assert len(files[name]) == count, name
     people = {row["id"]: row for row in files["member.json"]}
     assert people[member.pk]["name"] == "隐私测试"
-    assert people[member.pk]["phone"] == person_phone(member)  # their own, in full
+    assert people[member.pk]["phone"] == member.reveal_phone()  # their own, in full
     assert people[member.pk]["birthday"] == "1990-05-06"
     assert {row["value"] for row in files["members.Identity.json"]} >= {
         "tb-privacy-1",
@@ -189,7 +189,7 @@ def test_erasure_needs_the_member_number_typed(client: Client, org: Org) -> None
 
 def test_erasure_anonymises_deletes_and_scrubs_the_history(client: Client, org: Org) -> None:
     member = _rich_member(org)
-    phone = person_phone(member)
+    phone = member.reveal_phone()
     # A change recorded in the audit trail that carries the old name.
     Member.objects.filter(pk=member.pk).update(name="隐私测试改名", city="上海")
     member.refresh_from_db()
@@ -204,7 +204,7 @@ def test_erasure_anonymises_deletes_and_scrubs_the_history(client: Client, org: 
     member = Member.all_objects.get(pk=member.pk)
     assert (member.name, member.city, member.birthday) == ("", "", None)
     assert member.erased_at is not None
-    assert person_phone(member) == ""
+    assert member.reveal_phone() == ""
     assert not Identity.objects.filter(member=member).exists()
     assert not ServiceNote.objects.filter(member=member).exists()
     assert not MemberTag.objects.filter(member=member).exists()
