@@ -195,6 +195,7 @@ WITH stats AS (
             ELSE 'prospect'
         END AS new_stage
     FROM members_member m JOIN stats s ON s.member_id = m.id
+    WHERE m.id = ANY(%(ids)s)
 ), updated AS (
     UPDATE members_member m
     SET order_count = c.n, total_spent = c.spent, first_order_at = c.first,
@@ -203,7 +204,7 @@ WITH stats AS (
                                 ELSE m.stage_changed_at END,
         updated_at = %(now)s
     FROM computed c
-    WHERE m.id = c.id
+    WHERE m.id = c.id AND m.id = ANY(%(ids)s)
     RETURNING m.id, c.old_stage, c.new_stage
 )
 INSERT INTO members_lifecyclechange (member_id, from_stage, to_stage, reason, changed_at)
