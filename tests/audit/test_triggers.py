@@ -94,6 +94,63 @@ def test_a_bulk_update_of_rows_about_no_member_records_them_without_one():
     assert all(e.old == {"is_active": True} and e.new == {"is_active": False} for e in changed)
 
 
+@pytest.mark.parametrize("size", [5, 105])
+def test_small_and_bulk_updates_record_the_same_changes(size: int) -> None:
+    """Below and above 100 rows the trigger takes different statements; both record the
+    same old and new values, JSON nulls for values set or cleared included."""
+    guide = StaffFactory(role="guide")
+    since = timezone.now() - timedelta(days=3)
+    members = MemberFactory.create_batch(size, city="上海", birthday=None, guide=guide)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE members_member SET birthday = %s, guide_id = NULL, city = city, "
+            "member_since = %s, total_spent = 12.50, name = name || '·', updated_at = now() "
+            "WHERE id = ANY(%s)",
+            [date(1990, 5, 20), since, [m.pk for m in members]],
+        )
+        cursor.execute("SELECT to_jsonb(%s::timestamptz) #>> '{}'", [since])
+        since_text = cursor.fetchone()[0]
+
+    changed = {e.row_id: e for e in events("members_member")}
+    assert set(changed) == {str(m.pk) for m in members}
+    for member in members:
+        event = changed[str(member.pk)]
+        assert event.member_id == member.pk
+        # total_spent is not recorded (an order figure); city did not change.
+        assert event.old == {
+            "birthday": None,
+            "guide_id": guide.pk,
+            "member_since": None,
+            "name": member.name,
+        }
+        assert event.new == {
+            "birthday": "1990-05-20",
+            "guide_id": None,
+            "member_since": since_text,
+            "name": member.name + "·",
+        }
+
+
+def test_a_bulk_update_of_a_link_table_builds_its_statement_and_records_no_non_change():
+    """Link tables are keyed by their two ids: over 100 rows the bulk statement reads the
+    row key from the row (a rewrite that changes nothing records nothing)."""
+    from scrm.org.models import Staff
+    from tests.org.factories import StoreFactory
+
+    store = StoreFactory()
+    staff = StaffFactory.create_batch(101)
+    Staff.stores.through.objects.bulk_create(
+        [Staff.stores.through(staff=s, store=store) for s in staff]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE org_staff_stores SET store_id = store_id WHERE store_id = %s", [store.pk]
+        )
+        assert cursor.rowcount == 101
+
+    assert events("org_staff_stores") == []
+
+
 def test_raw_sql_update_is_recorded():
     member = MemberFactory(birthday=None)
     with connection.cursor() as cursor:
