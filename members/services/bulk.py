@@ -4,6 +4,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import connection, transaction
+from psycopg import sql
 
 from scrm.core.pii import phone_columns
 
@@ -27,18 +28,28 @@ MEMBER_COPY_COLUMNS: Sequence[str] = (
 )
 
 
+_sequences: dict[str, str] = {}
+
+
+def _sequence(cursor: Any, table: str) -> str:
+    """The sequence behind `table`'s id, looked up once per process."""
+    if table not in _sequences:
+        cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
+        _sequences[table] = cursor.fetchone()[0]
+    return _sequences[table]
+
+
 def allocate_ids(cursor: Any, table: str, count: int) -> list[int]:
     """Reserve `count` primary keys of `table` up front, so COPY can write rows that refer
-    to each other. The sequence is named once: `pg_get_serial_sequence` per row would do a
-    catalogue lookup for every id (a sixth of a large import's time)."""
+    to each other. The sequence is written into the statement as a literal: a regclass
+    constant is resolved once, while one computed in the query (or cast from a parameter)
+    is resolved again for every id (20,000 ids: 60 ms instead of 7 ms). They come back as
+    one array rather than a row per id."""
     if count <= 0:
         return []
-    cursor.execute(
-        "SELECT nextval(seq) FROM (SELECT pg_get_serial_sequence(%s, 'id')::regclass AS seq) s, "
-        "generate_series(1, %s)",
-        [table, count],
-    )
-    return [row[0] for row in cursor.fetchall()]
+    statement = sql.SQL("SELECT array_agg(nextval({}::regclass)) FROM generate_series(1, %s)")
+    cursor.execute(statement.format(sql.Literal(_sequence(cursor, table))), [count])
+    return list(cursor.fetchone()[0])
 
 
 @transaction.atomic
