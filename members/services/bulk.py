@@ -4,7 +4,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import connection, transaction
-from psycopg import sql
 
 from scrm.core.pii import phone_columns
 
@@ -47,8 +46,10 @@ def allocate_ids(cursor: Any, table: str, count: int) -> list[int]:
     one array rather than a row per id."""
     if count <= 0:
         return []
-    statement = sql.SQL("SELECT array_agg(nextval({}::regclass)) FROM generate_series(1, %s)")
-    cursor.execute(statement.format(sql.Literal(_sequence(cursor, table))), [count])
+    literal = "'" + _sequence(cursor, table).replace("'", "''") + "'"
+    cursor.execute(
+        f"SELECT array_agg(nextval({literal}::regclass)) FROM generate_series(1, %s)", [count]
+    )
     return list(cursor.fetchone()[0])
 
 

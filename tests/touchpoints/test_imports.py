@@ -206,6 +206,27 @@ def test_text_that_looks_like_copy_syntax_is_stored_as_written(db: None) -> None
     )
 
 
+def test_known_members_are_filled_in_with_text_that_looks_like_copy_syntax(db: None) -> None:
+    """Known members' blanks are filled in through a COPY of their new values too."""
+    known = MemberFactory(name="", city="", birthday=None, gender="u", phone="+8613912340009")
+    phone_identity(known)
+    name, city = "李\t\\N", "杭\n州\\"
+    rows = [
+        ["手机号", "姓名", "性别", "生日", "城市"],
+        ["13912340009", name, "男", "1988-07-06", city],
+    ]
+    job = run("fill.csv", csv_bytes(rows), "members", "generic")
+    assert (job.created, job.updated, job.rejected) == (0, 1, 0)
+    known.refresh_from_db()
+    assert (known.name, known.city, known.gender, str(known.birthday)) == (
+        name,
+        city,
+        "m",
+        "1988-07-06",
+    )
+    assert known.reveal_phone() == "+8613912340009"  # the stored phone columns are kept
+
+
 def test_an_import_job_audits_its_changes_not_the_rows_it_creates(db: None) -> None:
     """The job is the record of the rows it creates; what it changes in the pool is in
     the audit trail like any other change."""
