@@ -153,9 +153,10 @@ class Member(TimeStampedModel):
     # orders and points still add up, but nothing on it identifies anyone.
     erased_at = models.DateTimeField(_("personal data erased"), null=True, blank=True)
     # No index on lifecycle_stage (eight values: counting by stage scans anyway), on
-    # merged_into (almost always NULL) or on the purchase figures: every index is paid for
-    # on each imported member, and with none on the figures their updates stay HOT
-    # (the table keeps 15 % free per page, see migration 0004).
+    # merged_into (almost always NULL; only the partial member_merged_idx, which a member
+    # never merged does not enter) or on the purchase figures: every index is paid for on
+    # each imported member, and with none on the figures their updates stay HOT (the
+    # table keeps 15 % free per page, see migration 0004).
     merged_into = models.ForeignKey(
         "self",
         on_delete=models.PROTECT,
@@ -179,6 +180,13 @@ class Member(TimeStampedModel):
         base_manager_name = "all_objects"
         indexes = [
             models.Index(fields=["created_at"], name="member_created_idx"),
+            # The few members merged into another: identity lookups ask which of the
+            # members they found are merged without reading every found member's row.
+            models.Index(
+                fields=["id"],
+                name="member_merged_idx",
+                condition=models.Q(merged_into__isnull=False),
+            ),
         ]
         permissions = [("view_full_phone", "Can see full phone numbers")]
 

@@ -227,6 +227,34 @@ def test_known_members_are_filled_in_with_text_that_looks_like_copy_syntax(db: N
     assert known.reveal_phone() == "+8613912340009"  # the stored phone columns are kept
 
 
+def test_an_identity_of_a_merged_member_brings_rows_to_the_member_it_was_merged_into(
+    db: None,
+) -> None:
+    kept = MemberFactory(name="保留", city="", phone="+8613912340021")
+    dropped = MemberFactory(name="", city="", phone="+8613912340022")
+    phone_identity(dropped)  # still names the merged member, as merges leave it
+    Member.all_objects.filter(pk=dropped.pk).update(merged_into=kept)
+    pool = Member.all_objects.count()
+
+    members = [["手机号", "城市"], ["13912340022", "苏州"]]
+    job = run("merged.csv", csv_bytes(members), "members", "generic")
+    assert (job.created, job.updated, job.rejected) == (0, 1, 0)
+    assert Member.all_objects.count() == pool
+    kept.refresh_from_db()
+    assert kept.city == "苏州"  # filled in on the member kept, never on the merged one
+    dropped.refresh_from_db()
+    assert dropped.city == ""
+
+    orders = [
+        ["渠道", "订单号", "手机号", "支付时间", "订单金额"],
+        ["pos", "M-1", "13912340022", "2025-02-03 12:00:00", "99.00"],
+    ]
+    job = run("merged-orders.csv", csv_bytes(orders), "orders", "generic")
+    assert job.created == 1
+    assert Order.objects.get(external_id="M-1").member_id == kept.pk
+    assert Member.all_objects.count() == pool
+
+
 def test_an_import_job_audits_its_changes_not_the_rows_it_creates(db: None) -> None:
     """The job is the record of the rows it creates; what it changes in the pool is in
     the audit trail like any other change."""

@@ -261,13 +261,23 @@ def _find(keys: Iterable[Key], aliases: dict[Key, Key] | None = None) -> dict[Ke
         cursor.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
         cursor.execute(
             """
-            SELECT i.kind, i.app, i.value, COALESCE(m.merged_into_id, m.id)
+            SELECT i.kind, i.app, i.value, i.member_id
             FROM (SELECT kind, app, value FROM import_keys ORDER BY value, kind, app) k
             JOIN members_identity i ON i.kind = k.kind AND i.app = k.app AND i.value = k.value
-            JOIN members_member m ON m.id = i.member_id
             """
         )
         found = {(kind, app, value): member for kind, app, value, member in cursor.fetchall()}
+        # A merged member answers through the member it was merged into. Only the few
+        # merged ones are read (member_merged_idx): joining every found member's row cost
+        # as much as finding the identities.
+        cursor.execute(
+            "SELECT id, merged_into_id FROM members_member "
+            "WHERE merged_into_id IS NOT NULL AND id = ANY(%s::bigint[])",
+            ["{" + ",".join(str(member) for member in set(found.values())) + "}"],
+        )
+        merged = dict(cursor.fetchall())
+        if merged:
+            found = {key: merged.get(member, member) for key, member in found.items()}
         for alias, key in aliases.items():
             # The current digest's row wins when both exist.
             if alias in found:
