@@ -16,6 +16,7 @@ from members.models import (
     LifecycleStage,
     Member,
 )
+from members.services.bulk import bigint_array
 
 # Having any of these means the person follows the brand in WeChat or added a guide.
 PRIVATE_KINDS = (IdentityKind.UNIONID, IdentityKind.OPENID, IdentityKind.WECOM_EXTERNAL)
@@ -160,10 +161,10 @@ def lifecycle_refresh_ids(*, ids: list[int], reason: str, now: datetime | None =
         "loyal": settings.loyal_orders,
         "private_kinds": [str(k) for k in PRIVATE_KINDS],
         "reason": reason[:100],
-        "ids": ids,
+        "ids": bigint_array(ids),
     }
     with connection.cursor() as cursor:
-        cursor.execute(REFRESH_SQL.format(where="m.id = ANY(%(ids)s)"), params)
+        cursor.execute(REFRESH_SQL.format(where="m.id = ANY(%(ids)s::bigint[])"), params)
         return cursor.rowcount
 
 
@@ -175,7 +176,7 @@ WITH stats AS (
                AS spent,
            min(paid_at) FILTER (WHERE status <> 'refunded') AS first,
            max(paid_at) FILTER (WHERE status <> 'refunded') AS last
-    FROM members_order WHERE member_id = ANY(%(ids)s) GROUP BY member_id
+    FROM members_order WHERE member_id = ANY(%(ids)s::bigint[]) GROUP BY member_id
 ), computed AS MATERIALIZED (
     SELECT m.id, m.lifecycle_stage AS old_stage, s.n, s.spent, s.first, s.last,
         CASE
@@ -195,7 +196,7 @@ WITH stats AS (
             ELSE 'prospect'
         END AS new_stage
     FROM members_member m JOIN stats s ON s.member_id = m.id
-    WHERE m.id = ANY(%(ids)s)
+    WHERE m.id = ANY(%(ids)s::bigint[])
 ), updated AS (
     UPDATE members_member m
     SET order_count = c.n, total_spent = c.spent, first_order_at = c.first,
@@ -204,7 +205,7 @@ WITH stats AS (
                                 ELSE m.stage_changed_at END,
         updated_at = %(now)s
     FROM computed c
-    WHERE m.id = c.id AND m.id = ANY(%(ids)s)
+    WHERE m.id = c.id AND m.id = ANY(%(ids)s::bigint[])
     RETURNING m.id, c.old_stage, c.new_stage
 )
 INSERT INTO members_lifecyclechange (member_id, from_stage, to_stage, reason, changed_at)
@@ -224,7 +225,7 @@ def order_stats_and_stage_refresh(
         cursor.execute(
             STATS_AND_STAGE_SQL,
             {
-                "ids": ids,
+                "ids": bigint_array(ids),
                 "now": now or timezone.now(),
                 "churned": settings.churned_days,
                 "sleeping": settings.sleeping_days,

@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from members.models.rfm import RfmClass, RfmMethod, RfmSettings
+from members.services.bulk import bigint_array
 
 RFM_LOCK = 7_305_001  # pg advisory lock key for RFM writers
 RECOUNT_BATCH = 100_000
@@ -42,7 +43,7 @@ def _queue(table: str, column: str, values: Any) -> None:
             cursor.execute(
                 f"INSERT INTO {table} ({column}) SELECT unnest(%s::bigint[]) "
                 "ON CONFLICT DO NOTHING",
-                [ids],
+                [bigint_array(ids)],
             )
 
 

@@ -1,8 +1,10 @@
 """Imports through the real job path: every source, every encoding, every count and error."""
 
+import gc
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.test import Client
@@ -454,6 +456,30 @@ def test_chunks_commit_progress_and_counts_add_up(db: None, settings: Any) -> No
     }
     assert errors(job) == [(21, "手机号", "bad")]
     assert job.rows_done == 52
+
+
+def test_a_job_gives_back_the_collectors_thresholds_it_relaxed(db: None) -> None:
+    """A job runs in a long-lived worker: its collector setting must not outlive it, even
+    when the job fails."""
+    from touchpoints.imports import jobs
+
+    before = gc.get_threshold()
+    seen: list[tuple[int, ...]] = []
+    real_chunks = jobs._chunks
+
+    def chunks_seen(*args: Any) -> Any:
+        seen.append(gc.get_threshold())
+        return real_chunks(*args)
+
+    rows = [["手机号", "姓名"], ["13900001234", "会员"]]
+    with mock.patch.object(jobs, "_chunks", chunks_seen):
+        assert run("one.csv", csv_bytes(rows), "members", "generic").status == ImportStatus.DONE
+    assert seen == [(jobs.IMPORT_GC_THRESHOLD, *before[1:])]
+    assert gc.get_threshold() == before
+
+    with mock.patch.object(jobs, "import_member_chunk", side_effect=RuntimeError("lost")):
+        assert run("two.csv", csv_bytes(rows), "members", "generic").status == ImportStatus.FAILED
+    assert gc.get_threshold() == before
 
 
 def test_cancel_stops_a_queued_job(org: Org) -> None:

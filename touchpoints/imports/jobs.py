@@ -25,6 +25,7 @@ interpreter lock did. Alone, the parser needs ~5 s per 200k member rows and the 
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import queue
@@ -243,6 +244,9 @@ def import_job_run(job_id: int, *, worker: str | None = None) -> ImportJob | Non
     return ImportJob.objects.get(pk=job_id)
 
 
+IMPORT_GC_THRESHOLD = 100_000
+
+
 def _run(job: ImportJob, worker: str) -> None:
     path = Path(job.file.path)
     info = reopen(path, encoding=job.encoding)
@@ -269,6 +273,13 @@ def _run(job: ImportJob, worker: str) -> None:
     # order imports 20 s -> 17 s per 200k rows).
     switch_interval = sys.getswitchinterval()
     sys.setswitchinterval(min(switch_interval, 0.001))
+    # A chunk holds tens of thousands of parsed rows alive at once, so with the default
+    # thresholds the cycle collector kept running full passes over every object in the
+    # process: 40% of a member import's Python time. The rows form no reference cycles;
+    # a collection every 100,000 allocations keeps the collector for what does (measured
+    # per 200k rows: members 24 s -> 14-15 s, orders 26 s -> 19-20 s, same peak memory).
+    collector_thresholds = gc.get_threshold()
+    gc.set_threshold(IMPORT_GC_THRESHOLD, *collector_thresholds[1:])
     chunks = prefetched(_chunks(parser, rows, chunk_rows()), stop)
     try:
         for number, (parsed, counts, safe_row, exhausted) in enumerate(chunks, start=1):
@@ -284,6 +295,7 @@ def _run(job: ImportJob, worker: str) -> None:
     finally:
         stop.set()
         sys.setswitchinterval(switch_interval)
+        gc.set_threshold(*collector_thresholds)
     with transaction.atomic():
         job = ImportJob.objects.select_for_update().get(pk=job.pk)
         job.status = ImportStatus.DONE

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from members.models import STRONG_KINDS, IdentityKind, LifecycleStage, MergeSuggestion
-from members.services.bulk import allocate_ids, phone_columns
+from members.services.bulk import allocate_ids, bigint_array, phone_columns
 from members.services.lifecycle import lifecycle_refresh_ids
 from scrm.audit.services import creations_unrecorded
 from scrm.core.pii import previous_keys_configured, previous_phone_digests
@@ -273,7 +273,7 @@ def _find(keys: Iterable[Key], aliases: dict[Key, Key] | None = None) -> dict[Ke
         cursor.execute(
             "SELECT id, merged_into_id FROM members_member "
             "WHERE merged_into_id IS NOT NULL AND id = ANY(%s::bigint[])",
-            ["{" + ",".join(str(member) for member in set(found.values())) + "}"],
+            [bigint_array(set(found.values()))],
         )
         merged = dict(cursor.fetchall())
         if merged:
@@ -568,12 +568,15 @@ def _member_lines(new_members: dict[int, dict[str, Any]], at: str, source: str) 
     for member_id, s in new_members.items():
         s["stage"] = _new_stage(s)
         digest, last4, sealed = s.get("phone_columns") or NO_PHONE
+        created = moment(s["created_at"])
+        # A member joins when registered: usually the same moment, formatted once.
+        since = created if s["member_since"] is s["created_at"] else moment(s["member_since"])
         yield (
             f"{member_id}\t{text(s['name'] or '')}\t{s['gender'] or 'u'}\t"
             f"{moment(s['birthday'])}\t{digest}\t{last4}\t{binary(sealed)}\t"
             f"{text(s['city'] or '')}\t{optional(s['home_store_id'])}\t"
             f"{optional(s['guide_id'])}\t{s['stage']}\t{at}\t{source}\t"
-            f"{moment(s['member_since'])}\t{moment(s['created_at'])}\t{at}\n"
+            f"{since}\t{created}\t{at}\n"
         )
 
 

@@ -68,28 +68,8 @@ def gender(value: str) -> str:
     raise CellError(_("Gender must be 男/女 (or M/F)."))
 
 
-def _iso(text: str) -> tuple[int, ...] | None:
-    """Fast path for the commonest form, 2024-05-20[ 10:00[:00]], without a regex."""
-    n = len(text)
-    if n < 10 or text[4] != "-" or text[7] != "-":
-        return None
-    try:
-        year, month, day = int(text[:4]), int(text[5:7]), int(text[8:10])
-        if n == 10:
-            return (year, month, day, 0, 0, 0)
-        if n in (16, 19) and text[10] in " T" and text[13] == ":":
-            second = int(text[17:19]) if n == 19 and text[16] == ":" else 0
-            return (year, month, day, int(text[11:13]), int(text[14:16]), second)
-    except ValueError:
-        return None
-    return None
-
-
 def _parts(value: str) -> tuple[int, ...]:
     text = value.strip()
-    fast = _iso(text)
-    if fast is not None:
-        return fast
     match = DATE.match(text)
     if match:
         return tuple(int(g) if g else 0 for g in match.groups())
@@ -102,8 +82,25 @@ def _parts(value: str) -> tuple[int, ...]:
     )
 
 
+def _is_iso(text: str) -> bool:
+    """2024-05-20, 2024-05-20 10:00 or 2024-05-20T10:00:00: what `fromisoformat` reads
+    (in C, several times faster than `_parts`); anything else takes the general path."""
+    n = len(text)
+    return (
+        (n == 10 or ((n == 16 or n == 19) and text[10] in " T"))
+        and text[4] == "-"
+        and text[7] == "-"
+    )
+
+
 def parse_date(value: str) -> date:
-    year, month, day, *_rest = _parts(value)
+    text = value.strip()
+    if len(text) == 10 and text[4] == "-" and text[7] == "-":
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            pass  # "2024-13-45": the general path says why
+    year, month, day, *_rest = _parts(text)
     try:
         return date(year, month, day)
     except ValueError:
@@ -111,7 +108,15 @@ def parse_date(value: str) -> date:
 
 
 def parse_datetime(value: str) -> datetime:
-    year, month, day, hour, minute, second = _parts(value)
+    text = value.strip()
+    if _is_iso(text):
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            parsed = None  # "2024-13-45": the general path says why
+        if parsed is not None and parsed.tzinfo is None:
+            return parsed.replace(tzinfo=local_tz())
+    year, month, day, hour, minute, second = _parts(text)
     try:
         return datetime.combine(
             date(year, month, day), time(hour, minute, second), tzinfo=local_tz()

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from members.models import Channel, OrderStatus
-from members.services.bulk import allocate_ids
+from members.services.bulk import allocate_ids, text_array
 from members.services.lifecycle import order_stats_and_stage_refresh
 from members.services.rfm import rfm_mark_dirty, rfm_mark_new_orders
 from touchpoints.imports import normalize as norm
@@ -479,7 +479,7 @@ def _existing(orders: list[ParsedOrder]) -> dict[tuple[str, str], tuple[int, Dec
                   ORDER BY channel, external_id) AS k
               ON o.channel = k.channel AND o.external_id = k.external_id
             """,
-            [[o.channel for o in orders], [o.order_id for o in orders]],
+            [text_array(o.channel for o in orders), text_array(o.order_id for o in orders)],
         )
         found = {(c, e): (pk, amount, refunded) for c, e, pk, amount, refunded in cursor.fetchall()}
         cursor.execute("SET LOCAL enable_hashjoin = on; SET LOCAL enable_mergejoin = on")
