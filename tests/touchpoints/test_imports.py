@@ -7,6 +7,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from django.db import connection
 from django.test import Client
 
 from members.models import Identity, LifecycleStage, Member, MergeSuggestion, Order
@@ -456,6 +457,31 @@ def test_chunks_commit_progress_and_counts_add_up(db: None, settings: Any) -> No
     }
     assert errors(job) == [(21, "手机号", "bad")]
     assert job.rows_done == 52
+
+
+def test_written_tables_are_sampled_again_each_time_the_job_doubles_them(
+    db: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from touchpoints.imports.jobs import StatisticsCadence
+
+    monkeypatch.setattr(StatisticsCadence, "MINIMUM_ROWS", 10)
+
+    def sampled_members() -> float:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'members_member'")
+            return cursor.fetchone()[0]
+
+    MemberFactory.create_batch(12)
+    cadence = StatisticsCadence("members")
+    cadence.written(9)
+    assert (cadence.passes, sampled_members()) == (0, -1)  # below the minimum: not yet
+    cadence.written(3)
+    assert (cadence.passes, sampled_members()) == (1, 12)
+    MemberFactory.create_batch(11)
+    cadence.written(11)  # the 12 sampled grew by 11: not doubled yet
+    assert (cadence.passes, sampled_members()) == (1, 12)
+    cadence.written(1)
+    assert (cadence.passes, sampled_members()) == (2, 23)
 
 
 def test_a_job_gives_back_the_collectors_thresholds_it_relaxed(db: None) -> None:
