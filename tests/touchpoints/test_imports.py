@@ -209,6 +209,37 @@ def test_text_that_looks_like_copy_syntax_is_stored_as_written(db: None) -> None
     )
 
 
+def test_a_later_row_fills_in_a_member_an_earlier_row_of_the_file_created(db: None) -> None:
+    rows = [
+        ["手机号", "姓名", "性别", "生日", "城市", "会员卡号"],
+        ["13912340011", "", "", "", "", ""],
+        ["139 1234 0011", "周\t敏", "女", "1991-02-03", "杭州", "C-11"],
+        ["13912340012", "吴昊", "男", "", "", ""],
+        ["13912340012", "另一个名字", "", "1988-08-08", "", ""],
+    ]
+    job = run("twice.csv", csv_bytes(rows), "members", "generic")
+    assert counts(job) == {
+        "created": 2,
+        "updated": 0,
+        "merged": 1,  # the second row brought the card number
+        "unchanged": 1,
+        "rejected": 0,
+        "to_review": 0,
+    }
+    first = Member.objects.get(**by_phone("+8613912340011"))
+    assert (first.name, first.gender, str(first.birthday), first.city) == (
+        "周\t敏",
+        "f",
+        "1991-02-03",
+        "杭州",
+    )
+    assert first.identities.filter(value="C-11").exists()
+    second = Member.objects.get(**by_phone("+8613912340012"))
+    # Blanks are filled in; what the first row gave is kept.
+    assert (second.name, second.gender, str(second.birthday)) == ("吴昊", "m", "1988-08-08")
+    assert first.phone_last4 == "0011" and second.phone_last4 == "0012"
+
+
 def test_known_members_are_filled_in_with_text_that_looks_like_copy_syntax(db: None) -> None:
     """Known members' blanks are filled in through a COPY of their new values too."""
     known = MemberFactory(name="", city="", birthday=None, gender="u", phone="+8613912340009")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from django.db import connection
@@ -69,6 +69,11 @@ class MemberRow:
     keys: list[Key]
     profile: dict[str, Any]
     registered_at: datetime | None
+    # The profile as a new member's COPY text (`profile_copy_text`), rendered by the
+    # parser's thread; the writer's thread, the import's critical path, renders it only
+    # when a later row of the chunk fills in that new member.
+    copy_text: str = ""
+    registered_text: str = ""  # registered_at as COPY text, when given
 
 
 @dataclass
@@ -176,11 +181,43 @@ class MemberRowParser:
             for column, bad, reason in errors:
                 counts.add_error(number, column, bad, reason)
             return None
-        return MemberRow(number, keys, profile, registered_at)
+        return MemberRow(
+            number,
+            keys,
+            profile,
+            registered_at,
+            profile_copy_text(
+                profile.get("name"),
+                profile.get("gender"),
+                profile.get("birthday"),
+                profile.get("phone_columns"),
+                profile.get("city"),
+                profile.get("home_store_id"),
+                profile.get("guide_id"),
+            ),
+            moment(registered_at) if registered_at is not None else "",
+        )
 
 
 PhoneColumns = tuple[str, str, bytes | None]  # digest, last four, sealed copy
 NO_PHONE: PhoneColumns = ("", "", None)
+
+
+def profile_copy_text(
+    name: str | None,
+    gender: str | None,
+    birthday: date | None,
+    phone_columns: PhoneColumns | None,
+    city: str | None,
+    home_store_id: int | None,
+    guide_id: int | None,
+) -> str:
+    """A new member's profile columns as COPY text, in NEW_MEMBER_COLUMNS' order."""
+    digest, last4, sealed = phone_columns or NO_PHONE
+    return (
+        f"{text(name or '')}\t{gender or 'u'}\t{moment(birthday)}\t{digest}\t{last4}\t"
+        f"{binary(sealed)}\t{text(city or '')}\t{optional(home_store_id)}\t{optional(guide_id)}"
+    )
 
 
 def kept_phone(e164: str) -> tuple[Key, PhoneColumns]:
@@ -378,6 +415,8 @@ def import_member_chunk(
             fresh["member_since"] = (row.registered_at or now) if joined else None
             fresh["created_at"] = row.registered_at or now
             fresh["private"] = any(key[0] in PRIVATE_KINDS for key in row.keys)
+            fresh["copy_text"] = row.copy_text
+            fresh["created_text"] = row.registered_text
             new_members[member_id] = fresh
             states[member_id] = fresh
             if fresh.get("guide_id"):
@@ -408,6 +447,7 @@ def import_member_chunk(
             if value not in (None, "") and _blank(name, state.get(name)):
                 state[name] = value
                 changed = True
+                state["copy_text"] = ""  # rendered again from the state, if it is new
                 if name == "guide_id":
                     guided.add(member_id)
                 elif name == "phone":
@@ -482,26 +522,10 @@ def _write(
     with connection.cursor() as cursor:
         with nullcontext() if record_creations else creations_unrecorded(cursor):
             if new_members:
-                columns = (
-                    "id",
-                    "name",
-                    "gender",
-                    "birthday",
-                    "phone_digest",
-                    "phone_last4",
-                    "phone_sealed",
-                    "city",
-                    "home_store_id",
-                    "guide_id",
-                    "lifecycle_stage",
-                    "stage_changed_at",
-                    "source_channel",
-                    "member_since",
-                    "created_at",
-                    "updated_at",
-                )
                 at = moment(now)
-                with cursor.copy(f"COPY members_member ({', '.join(columns)}) FROM STDIN") as copy:
+                with cursor.copy(
+                    f"COPY members_member ({', '.join(NEW_MEMBER_COLUMNS)}) FROM STDIN"
+                ) as copy:
                     write_lines(copy, _member_lines(new_members, at, text(source)))
             if links:
                 _link(cursor, links, source, now)
@@ -563,21 +587,43 @@ def _update_lines(updates: list[dict[str, Any]]) -> Iterator[str]:
         )
 
 
+NEW_MEMBER_COLUMNS = (
+    "id",
+    "name",
+    "gender",
+    "birthday",
+    "phone_digest",
+    "phone_last4",
+    "phone_sealed",
+    "city",
+    "home_store_id",
+    "guide_id",
+    "lifecycle_stage",
+    "stage_changed_at",
+    "source_channel",
+    "member_since",
+    "created_at",
+    "updated_at",
+)
+
+
 def _member_lines(new_members: dict[int, dict[str, Any]], at: str, source: str) -> Iterator[str]:
-    """COPY lines for new members, in `_write`'s column order."""
+    """COPY lines for new members, in NEW_MEMBER_COLUMNS' order."""
     for member_id, s in new_members.items():
         s["stage"] = _new_stage(s)
-        digest, last4, sealed = s.get("phone_columns") or NO_PHONE
-        created = moment(s["created_at"])
+        profile = s.get("copy_text") or profile_copy_text(
+            s["name"],
+            s["gender"],
+            s["birthday"],
+            s.get("phone_columns"),
+            s["city"],
+            s["home_store_id"],
+            s["guide_id"],
+        )
+        created = s.get("created_text") or moment(s["created_at"])
         # A member joins when registered: usually the same moment, formatted once.
         since = created if s["member_since"] is s["created_at"] else moment(s["member_since"])
-        yield (
-            f"{member_id}\t{text(s['name'] or '')}\t{s['gender'] or 'u'}\t"
-            f"{moment(s['birthday'])}\t{digest}\t{last4}\t{binary(sealed)}\t"
-            f"{text(s['city'] or '')}\t{optional(s['home_store_id'])}\t"
-            f"{optional(s['guide_id'])}\t{s['stage']}\t{at}\t{source}\t"
-            f"{since}\t{created}\t{at}\n"
-        )
+        yield f"{member_id}\t{profile}\t{s['stage']}\t{at}\t{source}\t{since}\t{created}\t{at}\n"
 
 
 def _link_lines(links: list[tuple[int, Key, str]], tail: str) -> Iterator[str]:

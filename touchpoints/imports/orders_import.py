@@ -57,7 +57,10 @@ class ParsedOrder:
     buyer_keys: list[Key]
     phone: str
     phone_columns: PhoneColumns | None
-    lines: list[tuple[str, str, str, int, Decimal, Decimal]] = field(default_factory=list)
+    # The order's and its lines' COPY text, rendered by the parser's thread: the writer's
+    # thread is the import's critical path (see `_order_lines`).
+    copy_text: str = ""
+    lines: list[str] = field(default_factory=list)
     errors: list[tuple[int, str, str, str]] = field(default_factory=list)
     rejected: int = 0
 
@@ -228,6 +231,9 @@ class OrderRowParser:
             fail("", _("The row names no buyer: it has no phone or buyer id."))
         if paid_at is None or amount is None or not order_id or not keys:
             return None
+        status = OrderStatus.PAID
+        if refund:
+            status = OrderStatus.REFUNDED if refund == amount else OrderStatus.PARTIALLY_REFUNDED
         return ParsedOrder(
             number,
             number,
@@ -241,9 +247,13 @@ class OrderRowParser:
             keys,
             phone,
             kept,
+            # In ORDER_COPY_COLUMNS' order, after id and member_id.
+            f"{channel}\t{text(order_id)}\t{optional(store_id)}\t{optional(guide_id)}\t"
+            f"{moment(paid_at)}\t{amount}\t{refund}\t{status}",
         )
 
-    def _line(self, values: dict[str, str], fail: Any) -> tuple[Any, ...] | None:
+    def _line(self, values: dict[str, str], fail: Any) -> str | None:
+        """The line's COPY text in ORDERLINE_COPY_COLUMNS' order, after order_id."""
         sku, product = values["sku"], values["product_name"]
         if not sku and not product:
             return None
@@ -259,12 +269,9 @@ class OrderRowParser:
             fail("unit_price", str(exc))
             return None
         return (
-            (sku or product)[:64],
-            (product or sku)[:200],
-            values["category"][:100],
-            quantity,
-            price,
-            (price * quantity).quantize(Decimal("0.01")),
+            f"{text((sku or product)[:64])}\t{text((product or sku)[:200])}\t"
+            f"{text(values['category'][:100])}\t{quantity}\t{price}\t"
+            f"{(price * quantity).quantize(Decimal('0.01'))}"
         )
 
     def _emit(self, counts: Counts, out: list[ParsedOrder]) -> None:
@@ -354,32 +361,19 @@ def import_order_chunk(
     with connection.cursor() as cursor:
         if placed:
             ids = allocate_ids(cursor, "members_order", len(placed))
-            columns = (
-                "id",
-                "channel",
-                "external_id",
-                "member_id",
-                "store_id",
-                "guide_id",
-                "paid_at",
-                "amount",
-                "refunded_amount",
-                "status",
-                "created_at",
-            )
-            with cursor.copy(f"COPY members_order ({', '.join(columns)}) FROM STDIN") as copy:
+            with cursor.copy(
+                f"COPY members_order ({', '.join(ORDER_COPY_COLUMNS)}) FROM STDIN"
+            ) as copy:
                 write_lines(copy, _order_lines(ids, placed, resolved, moment(now)))
             with cursor.copy(
-                "COPY members_orderline (order_id, sku, product_name, category, "
-                "quantity, unit_price, amount) FROM STDIN"
+                f"COPY members_orderline ({', '.join(ORDERLINE_COPY_COLUMNS)}) FROM STDIN"
             ) as copy:
                 write_lines(
                     copy,
                     (
-                        f"{order_pk}\t{text(sku)}\t{text(product)}\t{text(category)}\t"
-                        f"{quantity}\t{price}\t{amount}\n"
+                        f"{order_pk}\t{line}\n"
                         for order_pk, order in zip(ids, placed, strict=True)
-                        for sku, product, category, quantity, price, amount in order.lines
+                        for line in order.lines
                     ),
                 )
             counts.created += len(placed)
@@ -411,24 +405,37 @@ def import_order_chunk(
             points_reverse_for_refund(order=refunded_order)
 
 
+ORDER_COPY_COLUMNS = (
+    "id",
+    "member_id",
+    "channel",
+    "external_id",
+    "store_id",
+    "guide_id",
+    "paid_at",
+    "amount",
+    "refunded_amount",
+    "status",
+    "created_at",
+)
+ORDERLINE_COPY_COLUMNS = (
+    "order_id",
+    "sku",
+    "product_name",
+    "category",
+    "quantity",
+    "unit_price",
+    "amount",
+)
+
+
 def _order_lines(
     ids: list[int], placed: list[ParsedOrder], resolved: dict[int, int], at: str
 ) -> Iterator[str]:
-    """COPY lines for new orders, in `import_order_chunk`'s column order."""
+    """COPY lines for new orders in ORDER_COPY_COLUMNS' order: the writer adds only the
+    ids and the moment to what the parser rendered."""
     for order_pk, order in zip(ids, placed, strict=True):
-        status = OrderStatus.PAID
-        if order.refund:
-            status = (
-                OrderStatus.REFUNDED
-                if order.refund == order.amount
-                else OrderStatus.PARTIALLY_REFUNDED
-            )
-        yield (
-            f"{order_pk}\t{order.channel}\t{text(order.order_id)}\t"
-            f"{resolved[order.first_row]}\t{optional(order.store_id)}\t"
-            f"{optional(order.guide_id)}\t{moment(order.paid_at)}\t{order.amount}\t"
-            f"{order.refund}\t{status}\t{at}\n"
-        )
+        yield f"{order_pk}\t{resolved[order.first_row]}\t{order.copy_text}\t{at}\n"
 
 
 ASSIGN_BUYERS_SQL = """
