@@ -490,29 +490,38 @@ def test_chunks_commit_progress_and_counts_add_up(db: None, settings: Any) -> No
     assert job.rows_done == 52
 
 
-def test_written_tables_are_sampled_again_each_time_the_job_doubles_them(
+def test_written_tables_are_sampled_again_each_time_they_double(
     db: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from touchpoints.imports.jobs import StatisticsCadence
 
-    monkeypatch.setattr(StatisticsCadence, "MINIMUM_ROWS", 10)
+    monkeypatch.setattr(StatisticsCadence, "MINIMUM_BYTES", 8192)  # one page
 
-    def sampled_members() -> float:
+    def members_table() -> tuple[int, float]:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'members_member'")
-            return cursor.fetchone()[0]
+            cursor.execute(
+                "SELECT pg_relation_size('members_member'), reltuples FROM pg_class "
+                "WHERE relname = 'members_member'"
+            )
+            return cursor.fetchone()
 
-    MemberFactory.create_batch(12)
+    with connection.cursor() as cursor:
+        # Empty files to start from (rows earlier tests rolled back leave pages behind);
+        # this test's transaction is rolled back too.
+        cursor.execute("TRUNCATE members_member, members_identity CASCADE")
     cadence = StatisticsCadence("members")
-    cadence.written(9)
-    assert (cadence.passes, sampled_members()) == (0, -1)  # below the minimum: not yet
-    cadence.written(3)
-    assert (cadence.passes, sampled_members()) == (1, 12)
-    MemberFactory.create_batch(11)
-    cadence.written(11)  # the 12 sampled grew by 11: not doubled yet
-    assert (cadence.passes, sampled_members()) == (1, 12)
-    cadence.written(1)
-    assert (cadence.passes, sampled_members()) == (2, 23)
+    assert cadence.check() == []  # nothing written yet
+    MemberFactory.create_batch(10)
+    # The member table reached the minimum; the identity table did not grow.
+    assert cadence.check() == ["members_member"]
+    assert members_table()[1] == 10
+    sampled_size = members_table()[0]
+    while members_table()[0] < 2 * sampled_size:
+        assert cadence.check() == []
+        MemberFactory.create_batch(20)
+    assert cadence.check() == ["members_member"]
+    assert members_table()[1] == Member.objects.count()
+    assert cadence.passes == 2
 
 
 def test_a_job_gives_back_the_collectors_thresholds_it_relaxed(db: None) -> None:
