@@ -7,20 +7,20 @@ again, and it continues after `rows_done`. A second worker can never run the sam
 at the same time: it must take the lease first.
 
 Speed (`manage.py bench import`): a parser thread turns rows into parsed items one chunk
-ahead; the writer (this thread) is the critical path. Profiled on 100k-row files, the
-writer waits on PostgreSQL for about two thirds of its time: identity lookups (~15%),
-COPY of members and identities (~25%), filling in known members with their audit rows
-(~12%), the deferred foreign-key checks at commit (~12%), id reservation, lifecycle
-stages; for orders the recount of each buyer's figures is the largest part (~20%). The
-rest is Python deciding each row and formatting COPY lines. Resolving the next chunk while
-this one is written would take only that Python (about 15%) off the critical path.
+ahead, COPY text included where the row alone decides it; the writer (this thread) is the
+critical path: over a 200k-row file it waits for the parser well under a second in all.
+Per 200k rows (PostgreSQL 15 on 2 cores, 2026-12-07) a member file takes ~14.5 s: the
+writer's Python ~4 s, PostgreSQL ~10 s (COPY of members and identities, identity lookups,
+the deferred foreign-key checks at commit ~2.6 s, known members filled in with their audit
+rows, lifecycle stages). An order file takes ~19 s: the recount of each buyer's figures
+~3.9 s, foreign-key checks at commit ~3.3 s (order to member, line to order), COPY of
+orders and lines, buyer lookups. A job runs with a relaxed cycle collector (see `_run`).
 
-Tried and measured (200k-row files, 2 cores): parsing in a forked process instead of a
-thread, chunks sent back pickled, was no faster (members 15.9-16.7 s in a thread, 17.1-18.6
-s forked; orders alike) and held ~390 MB between the two processes: parser, writer and
-PostgreSQL already keep both cores busy, and rebuilding a pickled chunk costs what the
-interpreter lock did. Alone, the parser needs ~5 s per 200k member rows and the writer
-~13 s, of which PostgreSQL ~8 s: the writer and its database calls are the path to shorten.
+Tried and measured (200k-row files, 2 cores, before the collector change): parsing in a
+forked process instead of a thread, chunks sent back pickled, was no faster (members
+15.9-16.7 s in a thread, 17.1-18.6 s forked; orders alike) and held ~390 MB between the
+two processes: parser, writer and PostgreSQL already kept both cores busy, and rebuilding
+a pickled chunk cost what the interpreter lock did.
 """
 
 from __future__ import annotations
