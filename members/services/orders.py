@@ -49,6 +49,14 @@ def money(value: object, *, field: str = "amount") -> Decimal:
     return amount
 
 
+def status_after_refund(amount: Decimal, refunded: Decimal) -> str:
+    """An order's status from how much of it has been refunded (recorded refunds and
+    imported exports alike)."""
+    if not refunded:
+        return OrderStatus.PAID
+    return OrderStatus.REFUNDED if refunded == amount else OrderStatus.PARTIALLY_REFUNDED
+
+
 def store_by_code(code: str) -> Store:
     store = Store.objects.filter(code=code.strip()).first() if code and code.strip() else None
     if store is None:
@@ -191,11 +199,7 @@ def order_refund(*, order: Order, amount: Any) -> Order:
             % {"refund": refund, "left": order.amount - order.refunded_amount},
         )
     order.refresh_from_db()
-    order.status = (
-        OrderStatus.REFUNDED
-        if order.refunded_amount == order.amount
-        else OrderStatus.PARTIALLY_REFUNDED
-    )
+    order.status = status_after_refund(order.amount, order.refunded_amount)
     order.save(update_fields=["status"])
     member = Member.all_objects.get(pk=order.member_id)
     member_refresh_order_stats(member=member)

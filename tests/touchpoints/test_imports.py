@@ -1,6 +1,7 @@
 """Imports through the real job path: every source, every encoding, every count and error."""
 
 import gc
+import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -530,6 +531,7 @@ def test_a_job_gives_back_the_collectors_thresholds_it_relaxed(db: None) -> None
     from touchpoints.imports import jobs
 
     before = gc.get_threshold()
+    switch_interval = sys.getswitchinterval()
     seen: list[tuple[int, ...]] = []
     real_chunks = jobs._chunks
 
@@ -546,6 +548,13 @@ def test_a_job_gives_back_the_collectors_thresholds_it_relaxed(db: None) -> None
     with mock.patch.object(jobs, "import_member_chunk", side_effect=RuntimeError("lost")):
         assert run("two.csv", csv_bytes(rows), "members", "generic").status == ImportStatus.FAILED
     assert gc.get_threshold() == before
+
+    with mock.patch.object(jobs, "StatisticsCadence", side_effect=RuntimeError("no sizes")):
+        assert run("three.csv", csv_bytes(rows), "members", "generic").status == (
+            ImportStatus.FAILED
+        )
+    assert gc.get_threshold() == before
+    assert sys.getswitchinterval() == switch_interval
 
 
 def test_cancel_stops_a_queued_job(org: Org) -> None:

@@ -267,6 +267,8 @@ def _run(job: ImportJob, worker: str) -> None:
     parser.safe_row = job.rows_done
     rows = iter_rows(path, info, start_after=job.rows_done)
     stop = threading.Event()
+    # Queries first: the settings changed below are given back only from `try` on.
+    statistics = StatisticsCadence(job.kind)
     # Parsing the next chunk (Python) overlaps writing this one (PostgreSQL). The writer
     # gives up the interpreter lock at every database call and must win it back from
     # the parser: a 1 ms switch interval instead of 5 ms cuts that wait (measured:
@@ -277,11 +279,11 @@ def _run(job: ImportJob, worker: str) -> None:
     # thresholds the cycle collector kept running full passes over every object in the
     # process: 40% of a member import's Python time. The rows form no reference cycles;
     # a collection every 100,000 allocations keeps the collector for what does (measured
-    # per 200k rows: members 24 s -> 14-15 s, orders 26 s -> 19-20 s, same peak memory).
+    # per 200k rows: members 24 s -> 14-15 s, orders 26 s -> 19-20 s; peak memory of a
+    # million-row file 300-317 MB).
     collector_thresholds = gc.get_threshold()
     gc.set_threshold(IMPORT_GC_THRESHOLD, *collector_thresholds[1:])
     chunks = prefetched(_chunks(parser, rows, chunk_rows()), stop)
-    statistics = StatisticsCadence(job.kind)
     try:
         for parsed, counts, safe_row, exhausted in chunks:
             if safe_row == job.rows_done and not parsed and not counts.rejected:

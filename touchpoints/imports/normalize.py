@@ -95,7 +95,7 @@ def _is_iso(text: str) -> bool:
 
 def parse_date(value: str) -> date:
     text = value.strip()
-    if len(text) == 10 and text[4] == "-" and text[7] == "-":
+    if len(text) == 10 and _is_iso(text):
         try:
             return date.fromisoformat(text)
         except ValueError:

@@ -18,9 +18,10 @@ from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from members.models import Channel, OrderStatus
+from members.models import Channel
 from members.services.bulk import allocate_ids, text_array
 from members.services.lifecycle import order_stats_and_stage_refresh
+from members.services.orders import status_after_refund
 from members.services.rfm import rfm_mark_dirty, rfm_mark_new_orders
 from touchpoints.imports import normalize as norm
 from touchpoints.imports.copytext import moment, optional, text, write_lines
@@ -231,9 +232,6 @@ class OrderRowParser:
             fail("", _("The row names no buyer: it has no phone or buyer id."))
         if paid_at is None or amount is None or not order_id or not keys:
             return None
-        status = OrderStatus.PAID
-        if refund:
-            status = OrderStatus.REFUNDED if refund == amount else OrderStatus.PARTIALLY_REFUNDED
         return ParsedOrder(
             number,
             number,
@@ -249,7 +247,7 @@ class OrderRowParser:
             kept,
             # In ORDER_COPY_COLUMNS' order, after id and member_id.
             f"{channel}\t{text(order_id)}\t{optional(store_id)}\t{optional(guide_id)}\t"
-            f"{moment(paid_at)}\t{amount}\t{refund}\t{status}",
+            f"{moment(paid_at)}\t{amount}\t{refund}\t{status_after_refund(amount, refund)}",
         )
 
     def _line(self, values: dict[str, str], fail: Any) -> str | None:
@@ -311,12 +309,7 @@ def import_order_chunk(
         if key in existing or key in seen:
             order_pk, amount, refunded = existing.get(key, (None, order.amount, Decimal(0)))
             if order_pk is not None and order.refund > refunded and order.refund <= amount:
-                status = (
-                    OrderStatus.REFUNDED
-                    if order.refund == amount
-                    else OrderStatus.PARTIALLY_REFUNDED
-                )
-                refunds.append((order_pk, order.refund, status))
+                refunds.append((order_pk, order.refund, status_after_refund(amount, order.refund)))
                 counts.updated += 1
             else:
                 counts.unchanged += 1
